@@ -1,0 +1,97 @@
+/* model.c: model construction, featurization (words + hashed n-grams), softmax.
+ * See model.h for the math and the layout. */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "util.h"
+
+cw_model_t *cw_model_new(cw_vocab_t *vocab, uint32_t dim, const char *const *labels,
+                         uint32_t nlabels, uint32_t ngram, uint32_t nbuckets) {
+    cw_model_t *m = cw_calloc(1, sizeof(*m));
+    m->dim = dim;
+    m->nlabels = nlabels;
+    m->ngram = ngram < 1 ? 1 : ngram;
+    m->nbuckets = m->ngram > 1 ? nbuckets : 0;
+    m->vocab = vocab;
+    m->labels = cw_calloc(nlabels ? nlabels : 1, sizeof(char *));
+    for (uint32_t i = 0; i < nlabels; i++) m->labels[i] = cw_strdup(labels[i]);
+    m->nrows = (uint64_t)cw_vocab_size(vocab) + m->nbuckets;
+    m->emb = cw_calloc(m->nrows * dim, sizeof(float));
+    m->fc_w = cw_calloc((size_t)nlabels * dim, sizeof(float));
+    m->fc_b = cw_calloc(nlabels, sizeof(float));
+    return m;
+}
+
+void cw_model_destroy(cw_model_t *m) {
+    if (!m) return;
+    for (uint32_t i = 0; i < m->nlabels; i++) cw_free(m->labels[i]);
+    cw_free(m->labels);
+    cw_vocab_destroy(m->vocab);
+    cw_free(m->emb);
+    cw_free(m->fc_w);
+    cw_free(m->fc_b);
+    cw_free(m);
+}
+
+void cw_model_init_uniform(cw_model_t *m, float range, uint64_t seed) {
+    cw_rng_t rng;
+    cw_rng_seed(&rng, seed);
+    size_t ne = (size_t)m->nrows * m->dim;
+    for (size_t i = 0; i < ne; i++) m->emb[i] = (float)((cw_rng_unit(&rng) * 2.0 - 1.0) * range);
+    size_t nw = (size_t)m->nlabels * m->dim;
+    for (size_t i = 0; i < nw; i++) m->fc_w[i] = (float)((cw_rng_unit(&rng) * 2.0 - 1.0) * range);
+    memset(m->fc_b, 0, m->nlabels * sizeof(float));
+}
+
+int cw_model_label_id(const cw_model_t *m, const char *name) {
+    for (uint32_t i = 0; i < m->nlabels; i++)
+        if (!strcmp(m->labels[i], name)) return (int)i;
+    return -1;
+}
+
+/* fastText's n-gram mixing constant; the per-token hash is FNV-1a of its bytes. */
+#define CW_NGRAM_MULT 116049371ULL
+#define CW_NGRAM_MAX 8
+
+size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
+                          int32_t **ids, size_t *count, size_t *cap) {
+    size_t n = toks->n;
+    size_t extra = 0;
+    if (m->ngram > 1 && m->nbuckets > 0 && n > 1) {
+        uint32_t N = m->ngram > CW_NGRAM_MAX ? CW_NGRAM_MAX : m->ngram;
+        for (uint32_t k = 2; k <= N && k <= n; k++) extra += n - k + 1;
+    }
+    cw_grow((void **)ids, cap, *count + n + extra, sizeof(int32_t));
+    int32_t *out = *ids + *count;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int32_t)cw_vocab_lookup(m->vocab, toks->buf + toks->start[i], toks->len[i]);
+    if (extra) {
+        uint32_t N = m->ngram > CW_NGRAM_MAX ? CW_NGRAM_MAX : m->ngram;
+        uint64_t base = cw_vocab_size(m->vocab);
+        size_t o = n;
+        for (size_t i = 0; i + 1 < n; i++) {
+            uint64_t h = cw_fnv1a64(toks->buf + toks->start[i], toks->len[i], CW_FNV64_INIT);
+            for (uint32_t k = 1; k < N && i + k < n; k++) {
+                uint64_t t = cw_fnv1a64(toks->buf + toks->start[i + k], toks->len[i + k], CW_FNV64_INIT);
+                h = h * CW_NGRAM_MULT + t;
+                out[o++] = (int32_t)(base + h % m->nbuckets);
+            }
+        }
+    }
+    *count += n + extra;
+    return n + extra;
+}
+
+void cw_softmax_rows(float *x, size_t n, size_t k) {
+    for (size_t r = 0; r < n; r++) {
+        float *row = x + r * k;
+        float mx = row[0];
+        for (size_t j = 1; j < k; j++) if (row[j] > mx) mx = row[j];
+        float s = 0.f;
+        for (size_t j = 0; j < k; j++) { row[j] = expf(row[j] - mx); s += row[j]; }
+        float inv = 1.f / s;
+        for (size_t j = 0; j < k; j++) row[j] *= inv;
+    }
+}

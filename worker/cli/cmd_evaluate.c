@@ -1,0 +1,4 @@
+/* cmd_evaluate.c: PLACEHOLDER until implemented; must not ship. */
+#include <stdio.h>
+#include "cli.h"
+int cw_cmd_evaluate(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "catwire evaluate: not implemented yet\n"); return CW_EXIT_ERROR; }

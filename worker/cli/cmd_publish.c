@@ -1,0 +1,4 @@
+/* cmd_publish.c: PLACEHOLDER until implemented; must not ship. */
+#include <stdio.h>
+#include "cli.h"
+int cw_cmd_publish(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "catwire publish: not implemented yet\n"); return CW_EXIT_ERROR; }
