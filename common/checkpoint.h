@@ -26,7 +26,7 @@
 /* Name of the n-gram hash stored in the file; model.h's cw_model_featurize()
  * defines it (FNV-1a 64 per token, h = h * 116049371 + t, mod nbuckets). A
  * different hash would need a new name, so old files are refused, not misread. */
-#define CW_CKPT_NGRAM_HASH "fnv1a64-mul116049371"
+#define CW_CKPT_NGRAM_HASH "cwhash64v1-mul116049371-mulshift"
 
 int cw_ckpt_write(const cw_model_t *m, const char *path, char *errstr, size_t errstr_size);
 cw_model_t *cw_ckpt_read(const char *path, char *errstr, size_t errstr_size);

@@ -51,32 +51,54 @@ int cw_model_label_id(const cw_model_t *m, const char *name) {
     return -1;
 }
 
-/* fastText's n-gram mixing constant; the per-token hash is FNV-1a of its bytes. */
+/* fastText's n-gram mixing constant; token hashes are util.h's cw_hash64. */
 #define CW_NGRAM_MULT 116049371ULL
 #define CW_NGRAM_MAX 8
+
+/* Bucket of an n-gram hash: Lemire's multiply-shift range reduction (no
+ * division on the hot path). */
+static inline uint64_t ngram_bucket(uint64_t h, uint64_t nbuckets) {
+    return (uint64_t)(((unsigned __int128)h * nbuckets) >> 64);
+}
 
 size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
                           int32_t **ids, size_t *count, size_t *cap) {
     size_t n = toks->n;
+    uint32_t N = m->ngram > CW_NGRAM_MAX ? CW_NGRAM_MAX : m->ngram;
+    if (m->nbuckets == 0) N = 1;
     size_t extra = 0;
-    if (m->ngram > 1 && m->nbuckets > 0 && n > 1) {
-        uint32_t N = m->ngram > CW_NGRAM_MAX ? CW_NGRAM_MAX : m->ngram;
-        for (uint32_t k = 2; k <= N && k <= n; k++) extra += n - k + 1;
-    }
+    for (uint32_t k = 2; k <= N && k <= n; k++) extra += n - k + 1;
     cw_grow((void **)ids, cap, *count + n + extra, sizeof(int32_t));
     int32_t *out = *ids + *count;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (int32_t)cw_vocab_lookup(m->vocab, toks->buf + toks->start[i], toks->len[i]);
-    if (extra) {
-        uint32_t N = m->ngram > CW_NGRAM_MAX ? CW_NGRAM_MAX : m->ngram;
-        uint64_t base = cw_vocab_size(m->vocab);
+    const cw_vocab_t *v = m->vocab;
+    const char *buf = toks->buf;
+
+    if (N == 1) {
+        for (size_t i = 0; i < n; i++) {
+            const char *t = buf + toks->start[i];
+            size_t len = toks->len[i];
+            out[i] = (int32_t)cw_vocab_lookup_hashed(v, t, len, cw_hash64(t, len));
+        }
+    } else {
+        /* One hash per token, shared by the word lookup and every n-gram that
+         * contains it. Words go to out[0..n); the n-grams ending at token i
+         * (lengths 2..N) follow in order of i, then length. The n-gram of
+         * tokens s..i hashes as fastText combines word hashes:
+         * h = H_s; h = h * MULT + H_t for t = s+1..i. */
+        uint64_t ring[CW_NGRAM_MAX];
+        uint64_t base = cw_vocab_size(v), nb = m->nbuckets;
         size_t o = n;
-        for (size_t i = 0; i + 1 < n; i++) {
-            uint64_t h = cw_fnv1a64(toks->buf + toks->start[i], toks->len[i], CW_FNV64_INIT);
-            for (uint32_t k = 1; k < N && i + k < n; k++) {
-                uint64_t t = cw_fnv1a64(toks->buf + toks->start[i + k], toks->len[i + k], CW_FNV64_INIT);
-                h = h * CW_NGRAM_MULT + t;
-                out[o++] = (int32_t)(base + h % m->nbuckets);
+        for (size_t i = 0; i < n; i++) {
+            const char *t = buf + toks->start[i];
+            size_t len = toks->len[i];
+            uint64_t H = cw_hash64(t, len);
+            out[i] = (int32_t)cw_vocab_lookup_hashed(v, t, len, H);
+            ring[i % CW_NGRAM_MAX] = H;
+            uint64_t h = H, pw = 1;
+            for (uint32_t k = 2; k <= N && k <= i + 1; k++) {
+                pw *= CW_NGRAM_MULT;
+                h += ring[(i + 1 - k) % CW_NGRAM_MAX] * pw;
+                out[o++] = (int32_t)(base + ngram_bucket(h, nb));
             }
         }
     }

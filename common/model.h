@@ -8,7 +8,7 @@
  *
  * Rows of emb: [0, vocab size) are words (row 0 is "<unk>"), then nbuckets
  * rows for hashed word n-grams (fastText-style): with ngram = N > 1 every run
- * of 2..N consecutive tokens adds one id, vocab size + hash % nbuckets, to
+ * of 2..N consecutive tokens adds one id, vocab size + bucket(hash), to
  * the same bag. The hash is over token bytes (not word ids), so n-grams that
  * contain unknown words still count; cw_model_featurize() is the only place
  * that defines it.

@@ -59,6 +59,12 @@ double cw_rng_unit(cw_rng_t *rng);
 uint64_t cw_fnv1a64(const void *data, size_t len, uint64_t h);
 #define CW_FNV64_INIT 0xcbf29ce484222325ULL
 
+/* catwire's token hash (v1): 64-bit, 8 bytes per step, defined over the
+ * bytes in little-endian order so models hash alike on every host. Used by
+ * the vocabulary tables and the n-gram featurizer; changing it changes every
+ * n-gram id, so the checkpoint names it (CW_CKPT_NGRAM_HASH). */
+uint64_t cw_hash64(const void *data, size_t len);
+
 /* CRC-32C (Castagnoli), used as the checkpoint checksum. Chain with crc=0 first. */
 uint32_t cw_crc32c(uint32_t crc, const void *data, size_t len);
 

@@ -41,6 +41,8 @@ void cw_vocab_destroy(cw_vocab_t *v);
 size_t cw_vocab_size(const cw_vocab_t *v);
 /* Id of a token, CW_VOCAB_UNK_ID when absent. */
 uint32_t cw_vocab_lookup(const cw_vocab_t *v, const char *tok, size_t len);
+/* Same, for a caller that already computed hash = cw_hash64(tok, len). */
+uint32_t cw_vocab_lookup_hashed(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash);
 /* Id of a token, or -1 when absent (to tell "<unk>" from unknown). */
 int64_t cw_vocab_find(const cw_vocab_t *v, const char *tok, size_t len);
 /* Bytes of token id (not NUL-terminated); *len receives the length. */

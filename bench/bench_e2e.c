@@ -1,0 +1,508 @@
+/* bench_e2e.c: end-to-end throughput and latency of the worker, from publish
+ * to result, on the embedded broker and (when given) a real one, at several
+ * batch size limits, each beside a passthrough run of the same worker
+ * (skip_model: everything but the forward pass) in the same process run.
+ *
+ *   bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]
+ *             [--articles N] [--sizes 1,64,1024] [--partitions N]
+ *             [--python CMD] [--no-embedded]
+ *
+ * Per configuration: a fresh set of topics and consumer group, a worker on
+ * its own thread, a warm-up (group join, first fetches) that is not
+ * measured, then
+ *   - saturated: N articles published as fast as the worker answers (at
+ *     most 10,000 ahead of the results); throughput = results / (first
+ *     publish -> last result), and the latency of that run;
+ *   - paced: 2,000 articles at 1,000 articles/s: latency when not queueing.
+ * Latency = result consumed - article handed to the producer (one clock).
+ * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
+ * those rows are skipped and the output says so. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "e2e.h"
+#include "kafka_util.h"
+#include "log.h"
+#include "registry.h"
+#include "util.h"
+#include "worker.h"
+
+#define BENCH_MAX_SIZES 8
+#define BENCH_PY_REFERENCE 15000.0 /* articles/s: the figure quoted in issue 3 */
+
+typedef struct bench_opts_s {
+    const char *brokers;
+    const char *registry;
+    const char *model;
+    const char *data;
+    const char *python;   /* command that runs bench/python_worker.py, or NULL */
+    uint32_t dim, nbuckets; /* the model's shape, for the Python worker */
+    char labels[512];
+    uint64_t articles;
+    int partitions;
+    int64_t sizes[BENCH_MAX_SIZES];
+    int nsizes;
+    int embedded;
+} bench_opts_t;
+
+typedef struct bench_rows_s {
+    cw_e2e_row_t *rows;
+    size_t n, cap;
+    char **keep;
+    size_t nkeep, keepcap;
+} bench_rows_t;
+
+typedef struct bench_cell_s {
+    int ok;
+    cw_e2e_report_t sat, paced;
+    double mean_batch;
+} bench_cell_t;
+
+typedef enum { BENCH_CATWIRE, BENCH_PASSTHROUGH, BENCH_PYTHON } bench_mode_t;
+static const char *const bench_mode_names[] = {"catwire", "passthrough", "python"};
+
+typedef struct bench_worker_s {
+    cw_worker_t *w;
+    pthread_t thread;
+    int started, rc;
+    pid_t py;     /* the Python worker's process */
+} bench_worker_t;
+
+static volatile sig_atomic_t bench_stop;
+
+static void bench_on_signal(int sig) {
+    (void)sig;
+    bench_stop = 1;
+}
+
+static char *bench_keep(bench_rows_t *r, const char *s, size_t n) {
+    char *p = cw_strndup(s, n);
+    cw_grow((void **)&r->keep, &r->keepcap, r->nkeep + 1, sizeof(char *));
+    r->keep[r->nkeep++] = p;
+    return p;
+}
+
+static int bench_rows_load(bench_rows_t *r, const char *path, char *errstr, size_t errstr_size) {
+    size_t nf, *lens;
+    char **fields;
+    int st;
+    cw_csv_t *csv = cw_csv_open(path, errstr, errstr_size);
+    if (!csv) return -1;
+    while ((st = cw_csv_next(csv, &nf, &fields, &lens, errstr, errstr_size)) == 1) {
+        cw_e2e_row_t *row;
+        if (nf != 3) continue;
+        cw_grow((void **)&r->rows, &r->cap, r->n + 1, sizeof(*r->rows));
+        row = &r->rows[r->n++];
+        row->label = (int32_t)strtol(fields[0], NULL, 10) - 1;
+        row->title = bench_keep(r, fields[1], lens[1]);
+        row->title_len = lens[1];
+        row->body = bench_keep(r, fields[2], lens[2]);
+        row->body_len = lens[2];
+    }
+    cw_csv_close(csv);
+    if (st < 0) return -1;
+    if (!r->n) {
+        cw_seterr(errstr, errstr_size, "%s: no rows", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void bench_rows_free(bench_rows_t *r) {
+    for (size_t i = 0; i < r->nkeep; i++) cw_free(r->keep[i]);
+    cw_free(r->keep);
+    cw_free(r->rows);
+}
+
+static void *bench_worker_main(void *arg) {
+    bench_worker_t *bw = arg;
+    bw->rc = cw_worker_run(bw->w);
+    return NULL;
+}
+
+static void bench_worker_stop(bench_worker_t *bw) {
+    if (bw->started) {
+        cw_worker_stop(bw->w);
+        pthread_join(bw->thread, NULL);
+    }
+    cw_worker_destroy(bw->w);
+    if (bw->py > 0) {
+        int st;
+        kill(bw->py, SIGTERM);
+        waitpid(bw->py, &st, 0);
+    }
+    memset(bw, 0, sizeof(*bw));
+}
+
+/* Start the Python worker; returns once it printed "ready" (60 s at most). */
+static int bench_python_start(const bench_opts_t *o, bench_worker_t *bw, const char *brokers,
+                              int embedded, const char *in, const char *out, const char *group,
+                              int64_t size, char *errstr, size_t errstr_size) {
+    char cmd[4096], line[64];
+    int pfd[2];
+    size_t got = 0;
+    double deadline = cw_now_s() + 60;
+    snprintf(cmd, sizeof(cmd),
+             "exec %s --brokers '%s' --input '%s' --output '%s' --group '%s' --vocab-from '%s/train.csv' "
+             "--dim %u --nbuckets %u --labels '%s' --max-articles %" PRId64 "%s",
+             o->python, brokers, in, out, group, o->data, o->dim, o->nbuckets, o->labels, size,
+             embedded ? " -X fetch.wait.max.ms=10" : "");
+    if (pipe(pfd)) {
+        cw_seterr(errstr, errstr_size, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    bw->py = fork();
+    if (bw->py < 0) {
+        cw_seterr(errstr, errstr_size, "fork: %s", strerror(errno));
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (bw->py == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    while (got < sizeof(line) - 1 && !strstr(line, "ready\n")) {
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        int left = (int)((deadline - cw_now_s()) * 1000);
+        ssize_t n;
+        if (left <= 0 || poll(&pf, 1, left) <= 0) break;
+        n = read(pfd[0], line + got, sizeof(line) - 1 - got);
+        if (n <= 0) break;
+        got += (size_t)n;
+        line[got] = '\0';
+    }
+    line[got] = '\0';
+    close(pfd[0]); /* later prints would get SIGPIPE; the worker prints nothing more */
+    if (!strstr(line, "ready\n")) {
+        cw_seterr(errstr, errstr_size, "the Python worker did not start (%s)", cmd);
+        return -1;
+    }
+    return 0;
+}
+
+static int bench_topics(const char *brokers, cw_kafka_mock_t *mk, const char *const names[3],
+                        int partitions, char *errstr, size_t errstr_size) {
+    for (int i = 0; i < 3; i++) {
+        int p = i == 2 ? 1 : partitions;
+        if (mk ? cw_kafka_mock_create_topic(mk, names[i], p, errstr, errstr_size)
+               : cw_kafka_create_topic(brokers, names[i], p, 30000, NULL, errstr, errstr_size))
+            return -1;
+    }
+    return 0;
+}
+
+/* One configuration: topics, worker, warm-up, saturated and paced runs. */
+static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_t *mk,
+                      const char *tag, int64_t size, bench_mode_t mode, const bench_rows_t *rows,
+                      bench_cell_t *cell, char *errstr, size_t errstr_size) {
+    static unsigned run_seq;
+    char in[160], out[160], dead[160], group[160], num[32], prefix[48];
+    const char *names[3] = {in, out, dead};
+    cw_worker_conf_t wc;
+    cw_worker_stats_t ws;
+    bench_worker_t bw;
+    cw_e2e_opts_t eo;
+    cw_e2e_report_t warm;
+    int rc = -1;
+    unsigned seq = ++run_seq;
+    long stamp = (long)time(NULL);
+
+    memset(cell, 0, sizeof(*cell));
+    memset(&bw, 0, sizeof(bw));
+    snprintf(in, sizeof(in), "bench-%ld-%u-%s-%" PRId64 "-%s-in", stamp, seq, tag, size,
+             bench_mode_names[mode]);
+    snprintf(out, sizeof(out), "bench-%ld-%u-%s-%" PRId64 "-%s-out", stamp, seq, tag, size,
+             bench_mode_names[mode]);
+    snprintf(dead, sizeof(dead), "bench-%ld-%u-%s-%" PRId64 "-%s-dead", stamp, seq, tag, size,
+             bench_mode_names[mode]);
+    snprintf(group, sizeof(group), "bench-%ld-%u-%ld", stamp, seq, (long)getpid());
+    if (bench_topics(brokers, mk, names, o->partitions, errstr, errstr_size)) return -1;
+
+    cw_worker_conf_defaults(&wc);
+    if (mode == BENCH_PYTHON) {
+        if (bench_python_start(o, &bw, brokers, mk != NULL, in, out, group, size, errstr, errstr_size))
+            goto done;
+    } else {
+        snprintf(num, sizeof(num), "%" PRId64, size);
+        if (cw_worker_conf_set(&wc, "brokers", brokers, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "input_topic", in, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "output_topic", out, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "dead_letter_topic", dead, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "group_id", group, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "registry", o->registry, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "model", o->model, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "log_level", "warn", errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "max_articles", num, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "skip_model", mode == BENCH_PASSTHROUGH ? "true" : "false",
+                               errstr, errstr_size))
+            goto done;
+        /* The embedded broker answers a fetch only after fetch.wait.max.ms,
+         * even when data arrived meanwhile (a real broker answers at once). */
+        if (mk && cw_worker_conf_set(&wc, "kafka.fetch.wait.max.ms", "10", errstr, errstr_size))
+            goto done;
+        bw.w = cw_worker_new(&wc, errstr, errstr_size);
+        if (!bw.w) goto done;
+        if (pthread_create(&bw.thread, NULL, bench_worker_main, &bw)) {
+            cw_seterr(errstr, errstr_size, "cannot start the worker thread");
+            goto done;
+        }
+        bw.started = 1;
+    }
+
+    memset(&eo, 0, sizeof(eo));
+    eo.brokers = brokers;
+    eo.input_topic = in;
+    eo.output_topic = out;
+    eo.dead_letter_topic = dead;
+    eo.rows = rows->rows;
+    eo.nrows = rows->n;
+    eo.idle_timeout_s = 30;
+
+    /* warm-up: the group join and first fetches are not measured */
+    snprintf(prefix, sizeof(prefix), "w%u-", seq);
+    eo.id_prefix = prefix;
+    eo.count = 500;
+    eo.window = 500;
+    if (cw_e2e_run(&eo, &bench_stop, &warm, errstr, errstr_size)) goto done;
+    if (!warm.complete) {
+        cw_seterr(errstr, errstr_size, "warm-up: %" PRIu64 " of %" PRIu64 " results", warm.results,
+                  eo.count);
+        goto done;
+    }
+    /* saturated */
+    snprintf(prefix, sizeof(prefix), "s%u-", seq);
+    eo.count = o->articles;
+    eo.window = 10000;
+    if (cw_e2e_run(&eo, &bench_stop, &cell->sat, errstr, errstr_size)) goto done;
+    /* paced */
+    snprintf(prefix, sizeof(prefix), "p%u-", seq);
+    eo.count = 2000;
+    eo.rate = 1000;
+    if (cw_e2e_run(&eo, &bench_stop, &cell->paced, errstr, errstr_size)) goto done;
+    if (bw.w) {
+        cw_worker_get_stats(bw.w, &ws);
+        cell->mean_batch = ws.batches ? (double)ws.batched_articles / (double)ws.batches : 0;
+    }
+    cell->ok = cell->sat.complete && cell->paced.complete;
+    if (!cell->ok)
+        fprintf(stderr, "bench_e2e: %s max_articles=%" PRId64 " %s: incomplete (%" PRIu64 "/%" PRIu64
+                " saturated, %" PRIu64 "/%" PRIu64 " paced)\n", tag, size,
+                bench_mode_names[mode], cell->sat.results, o->articles,
+                cell->paced.results, (uint64_t)2000);
+    rc = 0;
+done:
+    bench_worker_stop(&bw);
+    cw_worker_conf_free(&wc);
+    return rc;
+}
+
+static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode,
+                             const bench_cell_t *c, const bench_cell_t *pass, const bench_cell_t *py) {
+    char vs_pass[32] = "", vs_py[32] = "";
+    if (!c->ok) {
+        printf("| %-8s | %5" PRId64 " | %-11s | %10s | %5s | %7s | %7s | %8s | %8s | %7s | %-14s |\n",
+               broker, size, bench_mode_names[mode], "failed", "", "", "", "", "", "", "");
+        return;
+    }
+    if (mode == BENCH_CATWIRE) {
+        if (pass && pass->ok && pass->sat.throughput > 0)
+            snprintf(vs_pass, sizeof(vs_pass), "%.2f", c->sat.throughput / pass->sat.throughput);
+        if (py && py->ok && py->sat.throughput > 0)
+            snprintf(vs_py, sizeof(vs_py), "%.1fx measured", c->sat.throughput / py->sat.throughput);
+        else
+            snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", c->sat.throughput / BENCH_PY_REFERENCE);
+    }
+    printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5.1f | %7.1f | %7.1f | %8.1f | %8.1f | %7s | %-14s |\n",
+           broker, size, bench_mode_names[mode], c->sat.throughput, c->mean_batch, c->sat.lat_p50_ms,
+           c->sat.lat_p99_ms, c->paced.lat_p50_ms, c->paced.lat_p99_ms, vs_pass, vs_py);
+    fflush(stdout);
+}
+
+static int bench_parse(int argc, char **argv, bench_opts_t *o) {
+    static const struct option longopts[] = {
+        {"brokers", required_argument, NULL, 'b'}, {"registry", required_argument, NULL, 'r'},
+        {"model", required_argument, NULL, 'm'},   {"data", required_argument, NULL, 'd'},
+        {"articles", required_argument, NULL, 'n'}, {"sizes", required_argument, NULL, 's'},
+        {"partitions", required_argument, NULL, 'p'}, {"python", required_argument, NULL, 'P'},
+        {"no-embedded", no_argument, NULL, 'E'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    memset(o, 0, sizeof(*o));
+    o->brokers = getenv("CW_BENCH_BROKERS");
+    if (o->brokers && !*o->brokers) o->brokers = NULL;
+    o->registry = getenv("CATWIRE_REGISTRY");
+    if (!o->registry || !*o->registry) o->registry = "registry";
+    o->model = "news";
+    o->data = getenv("CATWIRE_DATA");
+    if (!o->data || !*o->data) o->data = "../shared/data/ag_news";
+    o->articles = 30000;
+    o->partitions = 16;
+    o->embedded = 1;
+    o->sizes[0] = 1;
+    o->sizes[1] = 64;
+    o->sizes[2] = 1024;
+    o->nsizes = 3;
+    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:Eh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': o->brokers = optarg; break;
+        case 'r': o->registry = optarg; break;
+        case 'm': o->model = optarg; break;
+        case 'd': o->data = optarg; break;
+        case 'P': o->python = optarg; break;
+        case 'E': o->embedded = 0; break;
+        case 'n': o->articles = strtoull(optarg, NULL, 10); break;
+        case 'p': o->partitions = atoi(optarg); break;
+        case 's': {
+            char *s = optarg, *end;
+            o->nsizes = 0;
+            while (*s && o->nsizes < BENCH_MAX_SIZES) {
+                long long v = strtoll(s, &end, 10);
+                if (end == s || v < 1 || v > 65536) return 2;
+                o->sizes[o->nsizes++] = v;
+                s = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',') return 2;
+            }
+            break;
+        }
+        case 'h':
+            printf("usage: bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]\n"
+                   "                 [--articles N] [--sizes 1,64,1024] [--partitions N] [--no-embedded]\n"
+                   "                 [--python 'PYTHON bench/python_worker.py']\n"
+                   "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
+                   "(`catwire demo` trains and publishes one).\n");
+            return -1;
+        default: return 2;
+        }
+    }
+    if (!o->articles || o->partitions < 1 || !o->nsizes) return 2;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    bench_opts_t o;
+    bench_rows_t rows;
+    char errstr[1024], path[4096];
+    char *name = NULL, *ckpt = NULL;
+    int64_t version = 0;
+    int rc = 1, prc;
+    struct sigaction sa;
+    const char *brokers_list[2];
+    const char *tags[2];
+    int nbrokers = 0;
+
+    prc = bench_parse(argc, argv, &o);
+    if (prc < 0) return 0;
+    if (prc) {
+        fprintf(stderr, "bench_e2e: bad arguments (see --help)\n");
+        return 2;
+    }
+    memset(&rows, 0, sizeof(rows));
+    cw_log_set_level(CW_LOG_WARN);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = bench_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (cw_registry_resolve(o.registry, o.model, &name, &version, &ckpt, errstr, sizeof(errstr))) {
+        fprintf(stderr, "bench_e2e: model %s in %s: %s\n(run `catwire demo --registry %s` once to "
+                "train and publish one)\n", o.model, o.registry, errstr, o.registry);
+        goto done;
+    }
+    {
+        cw_model_t *m = cw_registry_load(o.registry, o.model, NULL, errstr, sizeof(errstr));
+        size_t len = 0;
+        if (!m) {
+            fprintf(stderr, "bench_e2e: %s\n", errstr);
+            goto done;
+        }
+        o.dim = m->dim;
+        o.nbuckets = m->nbuckets;
+        for (uint32_t i = 0; i < m->nlabels && len < sizeof(o.labels); i++)
+            len += (size_t)snprintf(o.labels + len, sizeof(o.labels) - len, "%s%s", i ? "," : "",
+                                    m->labels[i]);
+        cw_model_destroy(m);
+    }
+    snprintf(path, sizeof(path), "%s/test.csv", o.data);
+    if (bench_rows_load(&rows, path, errstr, sizeof(errstr))) {
+        fprintf(stderr, "bench_e2e: %s\n", errstr);
+        goto done;
+    }
+    if (o.embedded) {
+        brokers_list[nbrokers] = NULL;
+        tags[nbrokers++] = "embedded";
+    }
+    if (o.brokers) {
+        brokers_list[nbrokers] = o.brokers;
+        tags[nbrokers++] = "kafka";
+    }
+    printf("bench_e2e: model %s@%" PRId64 ", %" PRIu64 " AG News test articles per saturated run "
+           "(unique ids), %d partitions, worker in-process, %ld CPUs\n", name, version, o.articles,
+           o.partitions, sysconf(_SC_NPROCESSORS_ONLN));
+    if (!o.brokers)
+        printf("real broker: none given (--brokers or CW_BENCH_BROKERS); its rows are skipped\n");
+    printf("\n| broker   | max_a | worker      | articles/s | batch | p50 ms  | p99 ms  | p50@1k/s | p99@1k/s | vs pass | vs python      |\n");
+    printf("|----------|-------|-------------|------------|-------|---------|---------|----------|----------|---------|----------------|\n");
+    fflush(stdout);
+    for (int b = 0; b < nbrokers && !bench_stop; b++) {
+        for (int s = 0; s < o.nsizes && !bench_stop; s++) {
+            bench_cell_t cells[3];
+            cw_kafka_mock_t *mk = NULL;
+            const char *brokers = brokers_list[b];
+            static const bench_mode_t order[3] = {BENCH_PASSTHROUGH, BENCH_PYTHON, BENCH_CATWIRE};
+            memset(cells, 0, sizeof(cells));
+            if (!brokers) { /* a fresh embedded broker per size keeps memory flat */
+                mk = cw_kafka_mock_new(1, errstr, sizeof(errstr));
+                if (!mk) {
+                    fprintf(stderr, "bench_e2e: %s\n", errstr);
+                    goto done;
+                }
+                brokers = cw_kafka_mock_bootstraps(mk);
+            }
+            for (int m = 0; m < 3 && !bench_stop; m++) {
+                bench_mode_t mode = order[m];
+                if (mode == BENCH_PYTHON && !o.python) continue;
+                if (bench_cell(&o, brokers, mk, tags[b], o.sizes[s], mode, &rows, &cells[mode],
+                               errstr, sizeof(errstr))) {
+                    fprintf(stderr, "bench_e2e: %s %s max_articles=%" PRId64 ": %s\n", tags[b],
+                            bench_mode_names[mode], o.sizes[s], errstr);
+                    cells[mode].ok = 0;
+                }
+                bench_print_cell(tags[b], o.sizes[s], mode, &cells[mode], &cells[BENCH_PASSTHROUGH],
+                                 o.python ? &cells[BENCH_PYTHON] : NULL);
+            }
+            cw_kafka_mock_destroy(mk);
+        }
+    }
+    printf("\narticles/s: saturated run, results / (first publish -> last result). batch: mean\n"
+           "articles per forward pass (catwire only). p50/p99: latency of that run (up to 10,000\n"
+           "articles in flight); @1k/s: 2,000 articles paced at 1,000/s.\n"
+           "vs pass: catwire / passthrough (same worker, model step skipped), goal >= 0.70.\n"
+           "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka +\n"
+           "numpy, same model shape) measured in this run on the same broker; \"quoted*\" means\n"
+           "no Python worker ran (--python) and the ratio is to %.0f articles/s, the figure\n"
+           "QUOTED FROM ISSUE 3, not measured here. Goal >= 10x.\n", BENCH_PY_REFERENCE);
+    rc = bench_stop ? 1 : 0;
+done:
+    cw_free(name);
+    cw_free(ckpt);
+    bench_rows_free(&rows);
+    return rc;
+}

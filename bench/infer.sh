@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/infer.sh: inference articles/s per core, raw text to label, catwire
+# beside `fasttext predict` with a model of the same dimensions (dim, word
+# n-grams, buckets) on the same articles, in the same run, both pinned to one
+# core. fastText's model load is measured separately (a 1-line run) and
+# subtracted, so both figures are steady-state throughput.
+# Usage: bash bench/infer.sh [REPEAT] [BATCH]
+# Env: BUILD (default build), DATA (default ../shared/data/ag_news).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+DATA=${DATA:-../shared/data/ag_news}
+REPEAT=${1:-10}
+BATCH=${2:-64}
+export CATWIRE=$BUILD/worker/catwire
+command -v fasttext >/dev/null || { echo "fasttext not installed (apt-get install fasttext)"; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pin="taskset -c 0"
+command -v taskset >/dev/null || pin=""
+
+"$BUILD/trainer/catwire-trainer" train --train "$DATA/train.csv" --registry "$tmp/reg" --model bench \
+    --labels World,Sports,Business,Sci/Tec --quiet >/dev/null
+desc=$("$BUILD/bench/bench_infer" --registry "$tmp/reg" --model bench --describe)
+dim=$(sed -n 's/.*dim=\([0-9]*\).*/\1/p' <<<"$desc")
+ngram=$(sed -n 's/.*ngram=\([0-9]*\).*/\1/p' <<<"$desc")
+buckets=$(sed -n 's/.*buckets=\([0-9]*\).*/\1/p' <<<"$desc")
+echo "catwire model: $desc"
+[ "$buckets" -gt 0 ] || buckets=1
+
+bash bench/fasttext_data.sh "$DATA/train.csv" "$tmp/train.txt"
+fasttext supervised -input "$tmp/train.txt" -output "$tmp/ft" -dim "$dim" -wordNgrams "$ngram" \
+    -bucket "$buckets" -lr 0.25 -minCount 1 -epoch 5 -thread "$(nproc)" -verbose 0
+# fastText gets the raw text (title + " " + description), as catwire does.
+python3 - "$DATA/test.csv" "$REPEAT" > "$tmp/test.txt" <<'PY'
+import csv, sys
+rows = [" ".join(r[1:]).replace("\n", " ") for r in csv.reader(open(sys.argv[1], encoding="utf-8", newline=""))]
+for _ in range(int(sys.argv[2])):
+    for t in rows: print(t)
+PY
+head -1 "$tmp/test.txt" > "$tmp/one.txt"
+lines=$(wc -l < "$tmp/test.txt")
+now() { date +%s.%N; }
+best_ft=""
+for i in 1 2 3; do
+    t0=$(now); $pin fasttext predict "$tmp/ft.bin" "$tmp/one.txt" >/dev/null; t1=$(now)
+    $pin fasttext predict "$tmp/ft.bin" "$tmp/test.txt" >/dev/null; t2=$(now)
+    rate=$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$lines" 'BEGIN{d=(c-b)-(b-a); if (d<=0) d=1e-9; printf "%.0f", (n-1)/d}')
+    cw=$($pin "$BUILD/bench/bench_infer" --registry "$tmp/reg" --model bench --data "$DATA/test.csv" \
+        --batch "$BATCH" --repeat "$REPEAT")
+    cwrate=$(sed -n 's/.*articles_per_s=\([0-9]*\).*/\1/p' <<<"$cw")
+    echo "round $i: fasttext predict ${rate} articles/s (load subtracted) | $cw"
+    printf "round %d ratio catwire/fasttext per core = %.2f\n" "$i" "$(awk -v a="$cwrate" -v b="$rate" 'BEGIN{print a/b}')"
+done
