@@ -5,7 +5,12 @@
  *
  *   bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]
  *             [--articles N] [--sizes 1,64,1024] [--partitions N]
- *             [--python CMD] [--no-embedded]
+ *             [--python 'PYTHON bench/python_worker.py'] [--no-embedded]
+ *
+ * (bench/e2e.sh supplies the model, a real broker and the Python baseline.)
+ * Modes per size, each with its own topics and group: passthrough (the
+ * worker with skip_model), python (bench/python_worker.py: confluent-kafka
+ * and numpy with a model of the same shape; only with --python), catwire.
  *
  * Per configuration: a fresh set of topics and consumer group, a worker on
  * its own thread, a warm-up (group join, first fetches) that is not
@@ -328,8 +333,10 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
         else
             snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", c->sat.throughput / BENCH_PY_REFERENCE);
     }
-    printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5.1f | %7.1f | %7.1f | %8.1f | %8.1f | %7s | %-14s |\n",
-           broker, size, bench_mode_names[mode], c->sat.throughput, c->mean_batch, c->sat.lat_p50_ms,
+    char batch[16] = "-";
+    if (mode != BENCH_PYTHON) snprintf(batch, sizeof(batch), "%.1f", c->mean_batch);
+    printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %7.1f | %7.1f | %8.1f | %8.1f | %7s | %-14s |\n",
+           broker, size, bench_mode_names[mode], c->sat.throughput, batch, c->sat.lat_p50_ms,
            c->sat.lat_p99_ms, c->paced.lat_p50_ms, c->paced.lat_p99_ms, vs_pass, vs_py);
     fflush(stdout);
 }
@@ -492,7 +499,7 @@ int main(int argc, char **argv) {
         }
     }
     printf("\narticles/s: saturated run, results / (first publish -> last result). batch: mean\n"
-           "articles per forward pass (catwire only). p50/p99: latency of that run (up to 10,000\n"
+           "articles per batch of the catwire worker (warm-up included). p50/p99: latency of that run (up to 10,000\n"
            "articles in flight); @1k/s: 2,000 articles paced at 1,000/s.\n"
            "vs pass: catwire / passthrough (same worker, model step skipped), goal >= 0.70.\n"
            "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka +\n"
