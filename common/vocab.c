@@ -16,7 +16,7 @@
 typedef struct entry_s {
     uint64_t off;    /* token bytes: arena[off .. off+len) */
     uint32_t len;
-    uint32_t hash;   /* low 32 bits of FNV-1a, kept to skip most memcmp calls */
+    uint32_t hash;   /* fold_hash(cw_hash64(token)), kept to skip most memcmp calls */
     uint64_t count;  /* counter only */
 } entry_t;
 

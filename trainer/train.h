@@ -1,0 +1,119 @@
+/* train.h: the training engine and its recipes.
+ *
+ * Recipe "seed" is the notebook (../shared/seed/notebook.md) exactly:
+ *   vocabulary over every training row (build_vocab_from_iterator over the
+ *   whole train iterator); 95/5 random split (random_split: a seeded
+ *   permutation, the first floor(0.95 n) rows train); emsize 64; embedding
+ *   and fc weights uniform(-0.5, 0.5), fc bias 0; 10 epochs of shuffled
+ *   batches of 64, mean cross-entropy, total gradient norm clipped to 0.1,
+ *   SGD lr 0.1 constant; after each epoch the validation accuracy, and the
+ *   weights of the epoch with the best one (strictly greater) are kept.
+ *   Batches run through the backend interface (backend.h), one thread.
+ *
+ * Recipe "default" (fastText-style, tuned to generalise, nothing dataset
+ * specific): words plus hashed bigrams (buckets: 4x the distinct bigrams of
+ * the data, at most 2M), per-example SGD with lr 0.25 decaying linearly to 0
+ * over the run, each training bag's features dropped with probability 0.7
+ * (a fresh draw every time; the strongest single regulariser measured),
+ * embeddings uniform(-1/dim, 1/dim) for rows the training rows use and 0 for
+ * the others, fc 0. Epoch count follows the data: phase 1 trains one model
+ * on the 95% split for up to `epochs` (20) epochs and scores the 5%
+ * validation split after each; the count is the epoch with the lowest
+ * validation loss (5-epoch moving average). Phase 2 trains `ensemble` (4)
+ * models on all rows for that many epochs and merges them into ONE model of
+ * dim 4 x 10 whose logits are the mean of theirs (same file format, same
+ * inference path). Models of an ensemble train in parallel, one per thread;
+ * a lone model trains with Hogwild threads.
+ *
+ * Determinism: threads == 1 gives identical weights for the same seed and
+ * data. With more threads, Hogwild updates race (as in fastText), so the
+ * phase-1 model (and a lone model) varies slightly from run to run; the
+ * members of an ensemble train one per thread and do not.
+ *
+ * Errors: functions return 0 / NULL on failure and fill errstr. The engine
+ * never prints; progress goes to the caller's callback. */
+#ifndef CW_TRAIN_H
+#define CW_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "dataset.h"
+#include "model.h"
+
+/* One epoch's numbers, passed to the progress callback and kept in the result. */
+typedef struct cw_train_epoch_s {
+    uint32_t phase;        /* 1: with validation split; 2: retraining on all rows */
+    uint32_t epoch;        /* 1-based within its phase */
+    uint32_t member;       /* ensemble member (0 when there is one model) */
+    double loss_sum;       /* sum of per-batch mean losses (the notebook's "total loss") */
+    double loss_mean;      /* mean training loss per example */
+    double valid_acc;      /* validation accuracy after the epoch (-1 when none) */
+    double valid_loss;     /* validation mean cross-entropy (-1 when none) */
+    double lr;             /* learning rate at the start of the epoch */
+    double seconds;
+    double examples_per_s;
+} cw_train_epoch_t;
+
+typedef void (cw_train_progress_cb)(const cw_train_epoch_t *e, void *opaque);
+/* Free-form progress lines (phase changes, chosen epoch count). */
+typedef void (cw_train_note_cb)(const char *msg, void *opaque);
+
+typedef struct cw_train_opts_s {
+    char recipe[16];          /* "seed" or "default" */
+    uint32_t dim;
+    uint32_t epochs;          /* seed: the count; default: the maximum of phase 1 */
+    float lr;
+    uint32_t batch;           /* seed: 64; default: 1 (per-example Hogwild SGD) */
+    float clip_norm;          /* 0 = off */
+    float dropout;
+    int zero_unseen;          /* default: zero the rows no training row uses (see train.c) */
+    uint32_t ensemble;        /* default: members trained independently and concatenated (1 = one model) */            /* default: drop each feature of a training bag with this probability */
+    int lr_decay;             /* 1: linear decay to 0 over the run (fastText) */
+    float init_emb;           /* emb uniform(-init_emb, init_emb); 0 = 1/dim */
+    float init_fc;            /* fc_w uniform(-init_fc, init_fc); 0 = zeros */
+    double valid_frac;        /* validation share of the training file (0.05) */
+    uint32_t ngram;           /* 1 = words only */
+    uint32_t nbuckets;        /* hashed n-gram rows; 0 = sized from the data */
+    uint64_t min_count;
+    uint32_t threads;         /* 0 = number of online CPUs */
+    uint64_t seed;
+    int select_epochs;        /* default: choose the epoch count on validation, then retrain */
+    uint32_t patience;        /* phase 1 stops after this many epochs without a lower validation loss */
+    int keep_best;            /* seed: keep the epoch with the best validation accuracy */
+    const char *device;       /* backend spec for the seed recipe ("cpu") */
+    cw_train_progress_cb *progress;
+    cw_train_note_cb *note;
+    void *opaque;
+} cw_train_opts_t;
+
+/* Fill o with the recipe's settings; -1 when the recipe is unknown. */
+int cw_train_opts_init(cw_train_opts_t *o, const char *recipe, char *errstr, size_t errstr_size);
+
+typedef struct cw_train_result_s {
+    cw_model_t *model;        /* the trained model (owned by the result) */
+    cw_train_epoch_t *epochs; /* every epoch of every phase */
+    size_t nepochs;
+    uint32_t best_epoch;      /* seed: the kept epoch; default: the chosen count */
+    double best_valid_acc;
+    size_t ntrain, nvalid;    /* rows in each split of phase 1 */
+    double seconds;           /* wall time of cw_train() */
+    uint32_t threads;         /* threads used */
+} cw_train_result_t;
+
+/* Train on ds with o. On success res owns a model; free with cw_train_result_free. */
+int cw_train(const cw_dataset_t *ds, const cw_train_opts_t *o, cw_train_result_t *res,
+             char *errstr, size_t errstr_size);
+void cw_train_result_free(cw_train_result_t *res);
+
+/* Evaluate m on ds (whose label ids must follow m's labels): accuracy, mean
+ * cross-entropy, and optionally each row's predicted label (pred: ds->n).
+ * Runs on CPU with `threads` threads (0 = all). */
+int cw_train_evaluate(const cw_model_t *m, const cw_dataset_t *ds, uint32_t threads, double *acc,
+                      double *loss, int32_t *pred, char *errstr, size_t errstr_size);
+
+/* Number of online CPUs (at least 1). */
+uint32_t cw_train_ncpus(void);
+
+#endif
