@@ -222,6 +222,7 @@ static void *e2e_consume_main(void *arg) {
     const cw_e2e_opts_t *o = e->o;
     double interval = o->progress_interval_s > 0 ? o->progress_interval_s : 1.0;
     double next_progress = cw_now_s() + interval;
+    uint64_t last_reported = 0;
     while (!atomic_load(&e->quit)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 50);
         if (m) {
@@ -236,9 +237,13 @@ static void *e2e_consume_main(void *arg) {
             }
             rd_kafka_message_destroy(m);
         }
-        if (o->on_progress && cw_now_s() >= next_progress) {
+        uint64_t done_now = atomic_load(&e->results);
+        int due = cw_now_s() >= next_progress ||
+                  (o->progress_every && done_now >= last_reported + o->progress_every);
+        if (o->on_progress && due) {
             cw_e2e_report_t rep;
-            next_progress += interval;
+            next_progress = cw_now_s() + interval;
+            last_reported = done_now;
             e2e_fill_report(e, &rep);
             o->on_progress(o->opaque, &rep);
         }

@@ -71,6 +71,7 @@ typedef struct cw_e2e_opts_s {
     cw_e2e_result_cb_t *on_result;
     cw_e2e_progress_cb_t *on_progress;
     double progress_interval_s;     /* 0 = 1 s */
+    uint64_t progress_every;        /* also report after every N results (0 = off) */
     void *opaque;
 } cw_e2e_opts_t;
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "model.h"
 
 typedef struct cw_worker_s cw_worker_t;
 
@@ -38,12 +39,22 @@ typedef struct cw_worker_stats_s {
     int64_t model_version;    /* version serving now */
 } cw_worker_stats_t;
 
-/* Loads the model, creates the Kafka clients. NULL with errstr on failure. */
+/* Loads the model, creates the Kafka clients and subscribes. conf must
+ * outlive the worker. NULL with errstr on failure. */
 cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t errstr_size);
 /* Blocks until stopped; 0 on a clean shutdown, -1 on a fatal error (logged). */
 int cw_worker_run(cw_worker_t *w);
 void cw_worker_stop(cw_worker_t *w);
 void cw_worker_get_stats(cw_worker_t *w, cw_worker_stats_t *st);
 void cw_worker_destroy(cw_worker_t *w);
+
+/* Hot reload hook: hand the worker a loaded model (ownership passes to the
+ * worker, also on refusal). Thread-safe; the swap happens on the worker's
+ * thread between two batches: the batch in flight finishes on the old model,
+ * the next one runs on m, and the old model is freed. A model whose labels
+ * differ from the serving one is refused at the swap (logged) unless
+ * conf->allow_label_change; a model offered while an earlier offer is still
+ * pending replaces it. name is copied. */
+void cw_worker_offer_model(cw_worker_t *w, cw_model_t *m, const char *name, int64_t version);
 
 #endif

@@ -516,6 +516,7 @@ int cw_cmd_demo(int argc, char **argv) {
     eo.on_result = demo_on_result;
     eo.on_progress = demo_on_progress;
     eo.progress_interval_s = 0.5;
+    eo.progress_every = 1000;
     eo.opaque = &view;
     printf("streaming %" PRIu64 " articles from %s%s\n", o.articles, path,
            o.articles > rows.n ? " (repeated with unique ids)" : "");
