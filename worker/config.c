@@ -96,7 +96,7 @@ static const cw_conf_key_t cw_conf_keys[] = {
      NULL, "period of the stats log line (0 = never)"},
     {"shutdown_timeout_ms", CW_CONF_INT, CW_OFF(shutdown_timeout_ms), "10000", 100, 600000, NULL,
      0, NULL, "on SIGTERM, how long to wait for in-flight deliveries"},
-    {"reload_poll_ms", CW_CONF_INT, CW_OFF(reload_poll_ms), "1000", 50, 3600000, NULL, 0, NULL,
+    {"reload_poll_ms", CW_CONF_INT, CW_OFF(reload_poll_ms), "250", 50, 3600000, NULL, 0, NULL,
      "registry watch interval for new model versions"},
     {"allow_label_change", CW_CONF_BOOL, CW_OFF(allow_label_change), "false", 0, 1, NULL, 0,
      NULL, "accept a new model version whose labels differ from the serving one"},

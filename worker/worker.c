@@ -34,6 +34,7 @@
 
 #include "article.h"
 #include "backend.h"
+#include "checkpoint.h"
 #include "classify.h"
 #include "log.h"
 #include "offsets.h"
@@ -794,8 +795,15 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
     }
 
     /* The model. */
+    /* What this fleet serves: its pin when it has one, else CURRENT (the
+     * reloader follows the same rule afterwards). */
     int64_t version = 0;
-    w->served.model = cw_registry_load(conf->registry, conf->model, &version, err, sizeof(err));
+    char *ckpt_path = NULL;
+    if (cw_registry_resolve_fleet(conf->registry, conf->model, conf->fleet, NULL, &version, &ckpt_path,
+                                  NULL, err, sizeof(err)) == 0) {
+        w->served.model = cw_ckpt_read(ckpt_path, err, sizeof(err));
+        cw_free(ckpt_path);
+    }
     if (!w->served.model) {
         cw_seterr(errstr, errstr_size, "loading model '%s' from %s: %s", conf->model,
                   conf->registry, err);
