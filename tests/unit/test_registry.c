@@ -474,7 +474,8 @@ static void test_gc(void) {
 /* Run `catwire models ARGS` (stdout and stderr into out); its exit code. */
 static int run_cli(const char *bin, char *out, size_t outsz, const char *args) {
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "%s models %s 2>&1", bin, args);
+    int w = snprintf(cmd, sizeof(cmd), "%s models %s 2>&1", bin, args);
+    if (w < 0 || (size_t)w >= sizeof(cmd)) return -1;
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     size_t n = fread(out, 1, outsz - 1, p);
