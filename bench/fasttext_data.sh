@@ -6,15 +6,16 @@
 set -euo pipefail
 csv=$1 out=$2
 CATWIRE=${CATWIRE:-build/worker/catwire}
-python3 - "$csv" > "$out.labels" <<'PY'
+# (The Python goes in -c: a heredoc would feed the last command of a pipe.)
+python3 -c '
 import csv, sys
 for row in csv.reader(open(sys.argv[1], encoding="utf-8", newline="")):
     print(row[0])
-PY
-python3 - "$csv" | "$CATWIRE" tokenize > "$out.text" <<'PY'
+' "$csv" > "$out.labels"
+python3 -c '
 import csv, sys
 for row in csv.reader(open(sys.argv[1], encoding="utf-8", newline="")):
     print((" ".join(row[1:])).replace("\n", " "))
-PY
+' "$csv" | "$CATWIRE" tokenize > "$out.text"
 paste -d' ' <(sed 's/^/__label__/' "$out.labels") "$out.text" > "$out"
 rm -f "$out.labels" "$out.text"

@@ -15,6 +15,18 @@
  * updated; this is exactly torch's dense update, since the other rows would
  * get w -= lr * 0.
  *
+ * Inference projection: when a model has fewer labels than dimensions, the
+ * forward pass of a backend that has already averaged many ids switches to
+ * P = emb · fc_wᵀ (nrows x nlabels, one cblas_sgemm, built lazily once the
+ * ids forwarded since the weights last changed reach nrows / 4, so a one-off
+ * evaluation never pays for it): logits of a bag = mean over its ids of
+ * P[id] + fc_b, the same math up to float rounding, nlabels floats read per
+ * id instead of dim. P is dropped on upload and on train_step, and before
+ * each forward the fc weights are compared with the copy taken when P was
+ * built, so updates made through other backends sharing the model (every
+ * SGD step changes fc_w) are seen too; a caller that edits emb rows of a
+ * bound model by hand must upload it again.
+ *
  * Weights are the bound model's host arrays, read and updated in place:
  * several CPU backends bound to one model train it Hogwild-style (lock-free
  * races on shared rows are accepted, as fastText does); each backend has its
@@ -47,6 +59,13 @@ typedef struct cpu_ctx_s {
     size_t nrows_t, rows_cap;
     float *gemb;          /* nrows_t x dim accumulators */
     size_t gemb_cap;
+    /* inference projection (see the header comment) */
+    float *proj;          /* nrows x nlabels, valid when proj_ok */
+    size_t proj_cap;
+    float *proj_fc;       /* fc_w then fc_b as they were when proj was built */
+    size_t proj_fc_cap;
+    int proj_ok;
+    uint64_t direct_ids;  /* ids averaged without proj since the weights last changed */
 } cpu_ctx_t;
 
 static int cpu_init(cw_backend_t *be, int device, char *errstr, size_t errstr_size) {
@@ -69,6 +88,8 @@ static void cpu_destroy(cw_backend_t *be) {
     cw_free(c->row_slot);
     cw_free(c->rows);
     cw_free(c->gemb);
+    cw_free(c->proj);
+    cw_free(c->proj_fc);
     cw_free(c);
     be->ctx = NULL;
 }
@@ -83,6 +104,8 @@ static int cpu_upload(cw_backend_t *be, cw_model_t *m, char *errstr, size_t errs
     cw_free(c->row_slot);
     c->row_slot = NULL;
     c->row_slot_n = 0;
+    c->proj_ok = 0;
+    c->direct_ids = 0;
     return 0;
 }
 
@@ -159,14 +182,78 @@ static void forward_logits(cpu_ctx_t *c, const cw_model_t *m, const cw_batch_t *
     }
 }
 
+/* Is the projection still that of the bound weights? */
+static int proj_current(const cpu_ctx_t *c, const cw_model_t *m) {
+    size_t nw = (size_t)m->nlabels * m->dim;
+    return c->proj_ok && !memcmp(c->proj_fc, m->fc_w, nw * sizeof(float)) &&
+           !memcmp(c->proj_fc + nw, m->fc_b, m->nlabels * sizeof(float));
+}
+
+static void proj_build(cpu_ctx_t *c, const cw_model_t *m) {
+    size_t k = m->nlabels, d = m->dim, nw = k * d;
+    cw_grow((void **)&c->proj, &c->proj_cap, (size_t)m->nrows * k, sizeof(float));
+    cw_grow((void **)&c->proj_fc, &c->proj_fc_cap, nw + k, sizeof(float));
+    memcpy(c->proj_fc, m->fc_w, nw * sizeof(float));
+    memcpy(c->proj_fc + nw, m->fc_b, k * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m->nrows, (int)k, (int)d, 1.0f, m->emb, (int)d,
+                c->proj_fc, (int)d, 0.0f, c->proj, (int)k);
+    c->proj_ok = 1;
+}
+
+/* logits[i] = mean of proj rows of bag i + fc_b (fc_b alone when empty). */
+static void forward_proj(const cpu_ctx_t *c, const cw_model_t *m, const cw_batch_t *b, float *logits) {
+    size_t k = m->nlabels, nb = b->nbags;
+    const float *bias = c->proj_fc + (size_t)k * m->dim;
+    const int32_t *ids = b->ids;
+    for (size_t i = 0; i < nb; i++) {
+        size_t s = b->offsets[i], e = i + 1 < nb ? b->offsets[i + 1] : b->nids;
+        float *z = logits + i * k;
+        if (k == 4) {
+            float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+            for (size_t t = s; t < e; t++) {
+                const float *p = c->proj + (size_t)ids[t] * 4;
+                a0 += p[0];
+                a1 += p[1];
+                a2 += p[2];
+                a3 += p[3];
+            }
+            float inv = e > s ? 1.0f / (float)(e - s) : 0.f;
+            z[0] = a0 * inv + bias[0];
+            z[1] = a1 * inv + bias[1];
+            z[2] = a2 * inv + bias[2];
+            z[3] = a3 * inv + bias[3];
+            continue;
+        }
+        memset(z, 0, k * sizeof(float));
+        for (size_t t = s; t < e; t++) {
+            const float *p = c->proj + (size_t)ids[t] * k;
+            for (size_t l = 0; l < k; l++) z[l] += p[l];
+        }
+        float inv = e > s ? 1.0f / (float)(e - s) : 0.f;
+        for (size_t l = 0; l < k; l++) z[l] = z[l] * inv + bias[l];
+    }
+}
+
 static int cpu_forward(cw_backend_t *be, const cw_batch_t *b, float *probs, char *errstr,
                        size_t errstr_size) {
     cpu_ctx_t *c = be->ctx;
     const cw_model_t *m = be->model;
     if (check_batch(m, b, 0, errstr, errstr_size) != 0) return -1;
     if (b->nbags == 0) return 0;
-    forward_logits(c, m, b);
-    memcpy(probs, c->logits, b->nbags * m->nlabels * sizeof(float));
+    if (m->nlabels < m->dim) {
+        if (c->proj_ok && !proj_current(c, m)) {
+            c->proj_ok = 0;
+            c->direct_ids = 0;
+        }
+        if (!c->proj_ok && c->direct_ids + b->nids >= m->nrows / 4) proj_build(c, m);
+    }
+    if (c->proj_ok) {
+        forward_proj(c, m, b, probs);
+    } else {
+        c->direct_ids += b->nids;
+        forward_logits(c, m, b);
+        memcpy(probs, c->logits, b->nbags * m->nlabels * sizeof(float));
+    }
     cw_softmax_rows(probs, b->nbags, m->nlabels);
     return 0;
 }
@@ -245,6 +332,8 @@ static int cpu_train_step(cw_backend_t *be, const cw_batch_t *b, const cw_step_o
     cpu_ctx_t *c = be->ctx;
     cw_model_t *m = be->model;
     if (check_batch(m, b, 1, errstr, errstr_size) != 0) return -1;
+    c->proj_ok = 0;
+    c->direct_ids = 0;
     if (loss) *loss = 0.0;
     if (b->nbags == 0) return 0;
     if (b->nbags == 1 && !(opt->clip_norm > 0.0f)) {

@@ -75,9 +75,10 @@ int cw_train_opts_init(cw_train_opts_t *o, const char *recipe, char *errstr, siz
         o->keep_best = 0;
         o->select_epochs = 1;
         o->patience = 0;
-        o->dropout = 0.7f;
+        o->dropout = 0.8f;
         o->ensemble = 4;
         o->zero_unseen = 1;
+        o->bucket_mult = 1.0f;
         return 0;
     }
     cw_seterr(errstr, errstr_size, "unknown recipe '%s' (expected seed or default)", recipe);
@@ -203,8 +204,11 @@ static uint64_t count_distinct(const feats_t *f, const size_t *rows, size_t nrow
 #define MAX_AUTO_BUCKETS 2000000u
 
 /* Vocabulary from the training rows (NULL = all), then the bucket count:
- * 4x the distinct n-grams of the training rows (so few collide), rounded up
- * to a multiple of 1024, at most 2M (fastText's default). The distinct
+ * bucket_mult (default recipe: 1) x the distinct n-grams of the training
+ * rows, rounded up to a multiple of 1024, at most 2M (fastText's default).
+ * One bucket per distinct n-gram keeps the model small (fast to load, its
+ * rows cache-resident at inference); 4x buckets (fewer collisions) measured
+ * no better on held-out rows. The distinct
  * n-grams are counted through a weightless probe model with 2^30 buckets;
  * then every row is featurized with the chosen count. */
 static void prep_build(prep_t *p, const cw_dataset_t *ds, const size_t *rows, size_t nrows,
@@ -221,7 +225,8 @@ static void prep_build(prep_t *p, const cw_dataset_t *ds, const size_t *rows, si
         if (nb == 0) {
             probe.nbuckets = PROBE_BUCKETS;
             featurize(&probe, ds, &p->f);
-            uint64_t want = (4 * count_distinct(&p->f, rows, nrows, base) + 1023) / 1024 * 1024;
+            double mult = o->bucket_mult > 0.f ? (double)o->bucket_mult : 4.0;
+            uint64_t want = ((uint64_t)(mult * (double)count_distinct(&p->f, rows, nrows, base)) + 1023) / 1024 * 1024;
             nb = want < 1024 ? 1024 : want > MAX_AUTO_BUCKETS ? MAX_AUTO_BUCKETS : (uint32_t)want;
             feats_free(&p->f);
         }
@@ -468,8 +473,16 @@ static void *hog_run(void *arg) {
         if (sh->dropout > 0.f && b > a) {
             cw_grow((void **)&j->scratch, &j->scratch_cap, b - a, sizeof(int32_t));
             size_t n = 0;
-            for (size_t k = a; k < b; k++)
-                if ((cw_rng_next(&rng) >> 32) < keep_below) j->scratch[n++] = sh->f->ids[k];
+            /* Two keep/drop draws per 64-bit random number. */
+            size_t k = a;
+            for (; k + 1 < b; k += 2) {
+                uint64_t x = cw_rng_next(&rng);
+                j->scratch[n] = sh->f->ids[k];
+                n += (x >> 32) < keep_below;
+                j->scratch[n] = sh->f->ids[k + 1];
+                n += (x & 0xffffffffu) < keep_below;
+            }
+            if (k < b && (cw_rng_next(&rng) >> 32) < keep_below) j->scratch[n++] = sh->f->ids[k];
             if (n == 0) j->scratch[n++] = sh->f->ids[a + (size_t)cw_rng_below(&rng, b - a)];
             batch.ids = j->scratch;
             batch.nids = n;

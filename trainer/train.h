@@ -11,9 +11,10 @@
  *   Batches run through the backend interface (backend.h), one thread.
  *
  * Recipe "default" (fastText-style, tuned to generalise, nothing dataset
- * specific): words plus hashed bigrams (buckets: 4x the distinct bigrams of
- * the data, at most 2M), per-example SGD with lr 0.25 decaying linearly to 0
- * over the run, each training bag's features dropped with probability 0.7
+ * specific): words plus hashed bigrams (buckets: as many as the distinct
+ * bigrams of the data, at most 2M), per-example SGD with lr 0.25 decaying
+ * linearly to 0 over the run, each training bag's features dropped with
+ * probability 0.8
  * (a fresh draw every time; the strongest single regulariser measured),
  * embeddings uniform(-1/dim, 1/dim) for rows the training rows use and 0 for
  * the others, fc 0. Epoch count follows the data: phase 1 trains one model
@@ -67,9 +68,10 @@ typedef struct cw_train_opts_s {
     float lr;
     uint32_t batch;           /* seed: 64; default: 1 (per-example Hogwild SGD) */
     float clip_norm;          /* 0 = off */
-    float dropout;
+    float dropout;            /* default: drop each feature of a training bag with this probability */
     int zero_unseen;          /* default: zero the rows no training row uses (see train.c) */
-    uint32_t ensemble;        /* default: members trained independently and concatenated (1 = one model) */            /* default: drop each feature of a training bag with this probability */
+    uint32_t ensemble;        /* default: members trained independently and concatenated (1 = one model) */
+    float bucket_mult;        /* nbuckets == 0: this many buckets per distinct n-gram of the data */
     int lr_decay;             /* 1: linear decay to 0 over the run (fastText) */
     float init_emb;           /* emb uniform(-init_emb, init_emb); 0 = 1/dim */
     float init_fc;            /* fc_w uniform(-init_fc, init_fc); 0 = zeros */

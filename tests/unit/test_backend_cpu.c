@@ -9,7 +9,10 @@
  * loss, for every parameter, on the batched path and the fused one-bag path;
  * untouched embedding rows bit-identical after a step; clipping of the total
  * norm (torch's clip_grad_norm_), Hogwild sharing of one model by two
- * backends, and refusal of bad batches. */
+ * backends, the inference projection (direct path, then projected path,
+ * both against the reference, and refreshed after updates made through
+ * this backend or another one sharing the model), and refusal of bad
+ * batches. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,7 +354,70 @@ static void test_shared_model(void) {
     CHECK(cw_backend_new("nonsense", err, sizeof(err)) == NULL && strstr(err, "cpu"), "unknown backend: '%s'", err);
 }
 
+/* Worst |probs - reference| over the bags of b. */
+static double worst_vs_ref(const cw_model_t *m, const cw_batch_t *b, const float *probs) {
+    double worst = 0.0, z[16];
+    size_t k = m->nlabels;
+    for (size_t i = 0; i < b->nbags; i++) {
+        ref_logits(m, b->ids, b->offsets[i], bag_end(b, i), z);
+        double mx = -1e300, se = 0.0;
+        for (size_t l = 0; l < k; l++) if (z[l] > mx) mx = z[l];
+        for (size_t l = 0; l < k; l++) se += exp(z[l] - mx);
+        for (size_t l = 0; l < k; l++) worst = fmax(worst, fabs(probs[i * k + l] - exp(z[l] - mx) / se));
+    }
+    return worst;
+}
+
+static void test_projection(uint32_t nlabels) {
+    char err[256] = "";
+    enum { ROWS = 4000, DIM = 16, NB = 64 };
+    cw_model_t *m = make_model(ROWS, DIM, nlabels, 21 + nlabels);
+    cw_backend_t *be = cw_backend_new("cpu", err, sizeof(err)), *other = cw_backend_new("cpu", err, sizeof(err));
+    CHECK(cw_backend_upload(be, m, err, sizeof(err)) == 0, "upload: %s", err);
+    CHECK(cw_backend_upload(other, m, err, sizeof(err)) == 0, "upload: %s", err);
+    static int32_t ids[NB * 40];
+    uint32_t offs[NB];
+    int32_t labels[NB];
+    size_t nids = 0;
+    cw_rng_t rng;
+    cw_rng_seed(&rng, 5);
+    for (size_t i = 0; i < NB; i++) {
+        offs[i] = (uint32_t)nids;
+        size_t len = i == 7 ? 0 : 1 + cw_rng_below(&rng, 39);
+        for (size_t t = 0; t < len; t++) ids[nids++] = (int32_t)cw_rng_below(&rng, ROWS);
+        labels[i] = (int32_t)cw_rng_below(&rng, nlabels);
+    }
+    float probs[NB * 8];
+    /* A small batch stays under the projection threshold (direct path)... */
+    cw_batch_t small = {.ids = ids, .nids = offs[4], .offsets = offs, .nbags = 4};
+    CHECK(cw_backend_forward(be, &small, probs, err, sizeof(err)) == 0, "forward: %s", err);
+    CHECK(worst_vs_ref(m, &small, probs) < 1e-6, "direct path vs reference: %g", worst_vs_ref(m, &small, probs));
+    /* ...repeated batches cross it (projected path). */
+    cw_batch_t big = {.ids = ids, .nids = nids, .offsets = offs, .nbags = NB, .labels = labels};
+    for (int rep = 0; rep < 3; rep++) {
+        CHECK(cw_backend_forward(be, &big, probs, err, sizeof(err)) == 0, "forward: %s", err);
+        CHECK(worst_vs_ref(m, &big, probs) < 1e-6, "pass %d vs reference: %g", rep, worst_vs_ref(m, &big, probs));
+    }
+    /* Training through another backend sharing the model, then through this one. */
+    cw_step_opts_t so = {.lr = 0.5f, .clip_norm = 0.f};
+    double loss;
+    uint32_t z0 = 0;
+    cw_batch_t one = {.ids = ids, .nids = offs[1], .offsets = &z0, .nbags = 1, .labels = labels};
+    CHECK(cw_backend_train_step(other, &one, &so, &loss, err, sizeof(err)) == 0, "step: %s", err);
+    CHECK(cw_backend_forward(be, &big, probs, err, sizeof(err)) == 0, "forward: %s", err);
+    CHECK(worst_vs_ref(m, &big, probs) < 1e-6, "after another backend's step: %g", worst_vs_ref(m, &big, probs));
+    for (int rep = 0; rep < 3; rep++) CHECK(cw_backend_forward(be, &big, probs, err, sizeof(err)) == 0, "%s", err);
+    CHECK(cw_backend_train_step(be, &big, &so, &loss, err, sizeof(err)) == 0, "step: %s", err);
+    CHECK(cw_backend_forward(be, &big, probs, err, sizeof(err)) == 0, "forward: %s", err);
+    CHECK(worst_vs_ref(m, &big, probs) < 1e-6, "after its own step: %g", worst_vs_ref(m, &big, probs));
+    cw_backend_destroy(be);
+    cw_backend_destroy(other);
+    cw_model_destroy(m);
+}
+
 int main(void) {
+    test_projection(4);
+    test_projection(3);
     test_forward();
     test_gradients();
     test_clipping();
