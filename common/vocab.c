@@ -1,8 +1,11 @@
 /* vocab.c: token counting and the token <-> id table. See vocab.h.
  *
  * Both the counter and the vocabulary are an open-addressing hash table
- * (linear probing, power-of-two size, load <= 1/2) of 32-bit slots over an
- * array of entries whose bytes live in one growing arena. Token bytes are
+ * (linear probing, power-of-two size, load <= 1/2) of 64-bit slots over an
+ * array of entries whose bytes live in one growing arena. A slot holds the
+ * entry's 32-bit hash beside its index, so a probe rejects other tokens (and
+ * finds the end of a miss) without touching the entries: lookups are the
+ * serving hot path. Token bytes are
  * hashed with cw_hash64 (util.h), the same hash the n-gram featurizer uses. */
 #include "vocab.h"
 
@@ -11,7 +14,10 @@
 
 #include "util.h"
 
-#define EMPTY_SLOT UINT32_MAX
+#define EMPTY_SLOT UINT64_MAX
+#define SLOT(h, i) (((uint64_t)(h) << 32) | (uint32_t)(i))
+#define SLOT_HASH(v) ((uint32_t)((v) >> 32))
+#define SLOT_ENTRY(v) ((uint32_t)(v))
 
 typedef struct entry_s {
     uint64_t off;    /* token bytes: arena[off .. off+len) */
@@ -26,7 +32,7 @@ typedef struct table_s {
     size_t arena_len, arena_cap;
     entry_t *ent;
     size_t n, ent_cap;
-    uint32_t *slot;
+    uint64_t *slot;  /* SLOT(hash, entry index), or EMPTY_SLOT */
     size_t nslots;   /* power of two, or 0 before the first insert */
 } table_t;
 
@@ -47,34 +53,37 @@ static void table_free(table_t *t) {
 
 static void table_rehash(table_t *t, size_t nslots) {
     cw_free(t->slot);
-    t->slot = cw_malloc(nslots * sizeof(uint32_t));
-    memset(t->slot, 0xff, nslots * sizeof(uint32_t));
+    t->slot = cw_malloc(nslots * sizeof(uint64_t));
+    memset(t->slot, 0xff, nslots * sizeof(uint64_t));
     t->nslots = nslots;
     size_t mask = nslots - 1;
     for (size_t i = 0; i < t->n; i++) {
         size_t s = t->ent[i].hash & mask;
         while (t->slot[s] != EMPTY_SLOT) s = (s + 1) & mask;
-        t->slot[s] = (uint32_t)i;
+        t->slot[s] = SLOT(t->ent[i].hash, i);
     }
 }
+
 
 /* Slot holding tok, or the empty slot where it would go. */
 static size_t table_probe(const table_t *t, const char *tok, size_t len, uint32_t h) {
     size_t mask = t->nslots - 1;
     size_t s = h & mask;
     for (;;) {
-        uint32_t e = t->slot[s];
-        if (e == EMPTY_SLOT) return s;
-        const entry_t *en = &t->ent[e];
-        if (en->hash == h && en->len == len && memcmp(t->arena + en->off, tok, len) == 0) return s;
+        uint64_t v = t->slot[s];
+        if (v == EMPTY_SLOT) return s;
+        if (SLOT_HASH(v) == h) {
+            const entry_t *en = &t->ent[SLOT_ENTRY(v)];
+            if (en->len == len && memcmp(t->arena + en->off, tok, len) == 0) return s;
+        }
         s = (s + 1) & mask;
     }
 }
 
 static int64_t table_find(const table_t *t, const char *tok, size_t len) {
     if (t->nslots == 0) return -1;
-    uint32_t e = t->slot[table_probe(t, tok, len, tok_hash(tok, len))];
-    return e == EMPTY_SLOT ? -1 : (int64_t)e;
+    uint64_t v = t->slot[table_probe(t, tok, len, tok_hash(tok, len))];
+    return v == EMPTY_SLOT ? -1 : (int64_t)SLOT_ENTRY(v);
 }
 
 /* Entry index of tok, inserting it (count 0) when absent; *added tells which. */
@@ -83,7 +92,7 @@ static uint32_t table_intern(table_t *t, const char *tok, size_t len, uint32_t h
     size_t s = table_probe(t, tok, len, h);
     if (t->slot[s] != EMPTY_SLOT) {
         *added = 0;
-        return t->slot[s];
+        return SLOT_ENTRY(t->slot[s]);
     }
     cw_grow((void **)&t->arena, &t->arena_cap, t->arena_len + len + 1, 1);
     memcpy(t->arena + t->arena_len, tok, len);
@@ -91,7 +100,7 @@ static uint32_t table_intern(table_t *t, const char *tok, size_t len, uint32_t h
     cw_grow((void **)&t->ent, &t->ent_cap, t->n + 1, sizeof(entry_t));
     t->ent[t->n] = (entry_t){.off = t->arena_len, .len = (uint32_t)len, .hash = h, .count = 0};
     t->arena_len += len + 1;
-    t->slot[s] = (uint32_t)t->n;
+    t->slot[s] = SLOT(h, t->n);
     *added = 1;
     return (uint32_t)t->n++;
 }
@@ -188,8 +197,8 @@ size_t cw_vocab_size(const cw_vocab_t *v) { return v->t.n; }
 
 uint32_t cw_vocab_lookup_hashed(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash) {
     if (v->t.nslots == 0) return CW_VOCAB_UNK_ID;
-    uint32_t e = v->t.slot[table_probe(&v->t, tok, len, fold_hash(hash))];
-    return e == EMPTY_SLOT ? CW_VOCAB_UNK_ID : e;
+    uint64_t e = v->t.slot[table_probe(&v->t, tok, len, fold_hash(hash))];
+    return e == EMPTY_SLOT ? CW_VOCAB_UNK_ID : SLOT_ENTRY(e);
 }
 
 uint32_t cw_vocab_lookup(const cw_vocab_t *v, const char *tok, size_t len) {
