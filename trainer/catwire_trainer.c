@@ -70,6 +70,10 @@ static void usage_train(FILE *out) {
             "  --dropout F         default: drop each feature of a training bag with probability F\n"
             "  --ensemble K        default: train K models and merge them into one of dim K x dim\n"
             "  --zero-unseen 0|1   default: zero the embedding rows no training row uses\n"
+            "  --holdout 0|1       default: 1 = each ensemble member holds out its own validation\n"
+            "                      share and keeps its epoch of lowest validation loss (no\n"
+            "                      retrain); 0 = phase 1 picks the epoch count, phase 2 retrains\n"
+            "  --patience N        stop a model after N epochs without a lower validation loss (0 = never)\n"
             "  --no-select         default recipe: train --epochs epochs on all rows, no phase 1\n"
             "  --quiet             print only the final summary\n"
             "  --help              this text\n");
@@ -78,12 +82,13 @@ static void usage_train(FILE *out) {
 typedef struct cli_s {
     int quiet;
     uint32_t ensemble;
+    int holdout;
 } cli_t;
 
 static void on_epoch(const cw_train_epoch_t *e, void *opaque) {
     const cli_t *c = opaque;
     if (c->quiet) return;
-    if (c->ensemble > 1 && e->phase == 2) printf("model %u/%u  ", e->member + 1, c->ensemble);
+    if (c->ensemble > 1 && (e->phase == 2 || c->holdout)) printf("model %u/%u  ", e->member + 1, c->ensemble);
     if (e->valid_acc >= 0)
         printf("phase %u epoch %3u  loss %10.4f (mean %.4f)  valid accuracy %.4f  valid loss %.4f  lr %.4g  "
                "%.0f examples/s  %.2fs\n",
@@ -124,10 +129,12 @@ static char *meta_json(const cw_train_opts_t *o, const cw_train_result_t *res, c
     json_str(f, o->recipe);
     fprintf(f, ",\"hyperparameters\":{\"dim\":%u,\"epochs\":%u,\"lr\":%g,\"batch\":%u,\"clip_norm\":%g,"
                "\"lr_decay\":%s,\"ngram\":%u,\"nbuckets\":%u,\"min_count\":%" PRIu64 ",\"valid_frac\":%g,"
-               "\"seed\":%" PRIu64 ",\"threads\":%u,\"select_epochs\":%s,\"chosen_epochs\":%u}",
+               "\"seed\":%" PRIu64 ",\"threads\":%u,\"select_epochs\":%s,\"member_holdout\":%s,\"patience\":%u,"
+               "\"ensemble\":%u,\"dropout\":%g,\"chosen_epochs\":%u}",
             o->dim, o->epochs, (double)o->lr, o->batch, (double)o->clip_norm, o->lr_decay ? "true" : "false",
             m->ngram, m->nbuckets, o->min_count, o->valid_frac, o->seed, threads,
-            o->select_epochs ? "true" : "false", res->best_epoch);
+            o->select_epochs ? "true" : "false", o->select_epochs && o->member_holdout ? "true" : "false",
+            o->patience, o->ensemble, (double)o->dropout, res->best_epoch);
     fprintf(f, ",\"metrics\":{\"valid_accuracy\":%.6f", res->best_valid_acc);
     if (test_path) fprintf(f, ",\"test_accuracy\":%.6f,\"test_macro_f1\":%.6f", test_acc, test_f1);
     fprintf(f, ",\"train_seconds\":%.3f}", res->seconds);
@@ -168,7 +175,7 @@ static int parse_f(const char *s, double *v) {
 static int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_TEST, O_LABELS, O_REGISTRY, O_MODEL, O_OUTPUT, O_REPORT, O_RECIPE, O_SEED, O_THREADS,
            O_EPOCHS, O_LR, O_DIM, O_BATCH, O_CLIP, O_NGRAM, O_BUCKETS, O_MINCOUNT, O_VALID, O_NOSELECT, O_QUIET,
-           O_DROPOUT, O_ENSEMBLE, O_ZERO, O_HELP };
+           O_DROPOUT, O_ENSEMBLE, O_ZERO, O_HOLDOUT, O_PATIENCE, O_HELP };
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN},     {"test", required_argument, 0, O_TEST},
         {"labels", required_argument, 0, O_LABELS},   {"registry", required_argument, 0, O_REGISTRY},
@@ -182,6 +189,7 @@ static int cmd_train(int argc, char **argv) {
         {"valid", required_argument, 0, O_VALID},     {"no-select", no_argument, 0, O_NOSELECT},
         {"quiet", no_argument, 0, O_QUIET},           {"dropout", required_argument, 0, O_DROPOUT},
         {"ensemble", required_argument, 0, O_ENSEMBLE}, {"zero-unseen", required_argument, 0, O_ZERO},
+        {"holdout", required_argument, 0, O_HOLDOUT}, {"patience", required_argument, 0, O_PATIENCE},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *train_path = NULL, *test_path = NULL, *labels_arg = NULL, *registry = NULL, *model_name = NULL;
@@ -225,7 +233,7 @@ static int cmd_train(int argc, char **argv) {
             seed_set = 1;
             break;
         case O_THREADS: case O_EPOCHS: case O_DIM: case O_BATCH: case O_NGRAM: case O_BUCKETS:
-        case O_MINCOUNT: case O_ENSEMBLE: case O_ZERO: {
+        case O_MINCOUNT: case O_ENSEMBLE: case O_ZERO: case O_HOLDOUT: case O_PATIENCE: {
             uint64_t v;
             if (parse_u64(optarg, &v) != 0 || (c != O_MINCOUNT && v > UINT32_MAX)) {
                 fprintf(stderr, "catwire-trainer train: --%s: expected a non-negative integer, got '%s'\n",
@@ -284,10 +292,13 @@ static int cmd_train(int argc, char **argv) {
     if (OV(O_ZERO)) o.zero_unseen = OVV(O_ZERO) != 0;
     if (OV(O_ENSEMBLE)) o.ensemble = (uint32_t)OVV(O_ENSEMBLE);
     if (OV(O_DROPOUT)) o.dropout = (float)OVV(O_DROPOUT);
-    if (noselect) o.select_epochs = 0;
+    if (OV(O_HOLDOUT)) o.member_holdout = OVV(O_HOLDOUT) != 0;
+    if (OV(O_PATIENCE)) o.patience = (uint32_t)OVV(O_PATIENCE);
+    if (noselect) o.select_epochs = 0, o.member_holdout = 0;
 #undef OV
 #undef OVV
     cli.ensemble = o.ensemble;
+    cli.holdout = o.member_holdout;
     o.progress = on_epoch;
     o.note = on_note;
     o.opaque = &cli;

@@ -16,7 +16,17 @@
  * schedule over `epochs` epochs and records the validation loss after each
  * epoch; the chosen count E is the epoch with the lowest (smoothed)
  * validation loss. Phase 2 trains fresh models on all rows for E epochs with
- * the schedule stretched over E, and merges them (train_ensemble). */
+ * the schedule stretched over E, and merges them (train_ensemble).
+ *
+ * With member_holdout (the default recipe's setting) there are no phases:
+ * member k of the ensemble validates on the k-th run of valid_frac * n rows
+ * of the seeded permutation and trains on the others, over the linear
+ * schedule of `epochs`, scoring its validation rows after every epoch; it
+ * keeps the weights of its epoch of lowest validation loss (a snapshot)
+ * and stops after `patience` epochs without a new low. Rows of emb that
+ * none of ITS training rows use are zeroed. Held-out AG News (80/20 splits
+ * of train.csv, 3 splits x 2 seeds) scored the same as select+retrain
+ * (0.9021 vs 0.9020 mean) in about two thirds of the time. */
 #include "train.h"
 
 #include <math.h>
@@ -74,6 +84,7 @@ int cw_train_opts_init(cw_train_opts_t *o, const char *recipe, char *errstr, siz
         o->threads = 0;
         o->keep_best = 0;
         o->select_epochs = 1;
+        o->member_holdout = 1;
         o->patience = 0;
         o->dropout = 0.8f;
         o->ensemble = 4;
@@ -589,6 +600,10 @@ typedef struct run_s {
     uint32_t patience;          /* stop after this many epochs without a lower validation loss (0 = never) */
     uint32_t member;            /* ensemble member index (reported in the epochs) */
     int quiet;                  /* record epochs without calling the progress callback */
+    int holdout;                /* members: each trains on perm minus its own validation share
+                                   (train = perm, ntrain = all rows, nvalid = the share size),
+                                   zeroes the rows its training rows do not use, and keeps its
+                                   epoch of lowest validation loss */
 } run_t;
 
 static cw_model_t *train_run(const run_t *r, cw_train_result_t *res, size_t *ecap, uint32_t *best_epoch,
@@ -602,12 +617,19 @@ static cw_model_t *train_run(const run_t *r, cw_train_result_t *res, size_t *eca
     cw_backend_t **bes = cw_calloc(r->threads, sizeof(cw_backend_t *));
     size_t *order = cw_malloc((r->ntrain ? r->ntrain : 1) * sizeof(size_t));
     snapshot_t snap = {0};
+    uint8_t *own_seen = NULL;
     int ok = 0;
     cw_rng_t rng;
     cw_rng_seed(&rng, r->seed ^ 0x5eedULL);
 
+    if (r->holdout && o->zero_unseen) {
+        own_seen = cw_calloc(m->nrows, 1);
+        for (size_t i = 0; i < r->ntrain; i++)
+            for (uint64_t k = fp->off[r->train[i]]; k < fp->off[r->train[i] + 1]; k++) own_seen[fp->ids[k]] = 1;
+    }
     if (!strcmp(o->recipe, "seed")) cw_model_init_uniform(m, o->init_emb, r->seed);
-    else init_weights(m, o->init_emb > 0.f ? o->init_emb : 1.0f / (float)o->dim, o->init_fc, p->seen, r->seed);
+    else init_weights(m, o->init_emb > 0.f ? o->init_emb : 1.0f / (float)o->dim, o->init_fc,
+                      r->holdout ? own_seen : p->seen, r->seed);
     uint32_t nbe = o->batch > 1 ? 1 : r->threads;
     for (uint32_t t = 0; t < nbe; t++) {
         bes[t] = cw_backend_new(o->batch > 1 && o->device ? o->device : "cpu", errstr, errstr_size);
@@ -651,21 +673,29 @@ static cw_model_t *train_run(const run_t *r, cw_train_result_t *res, size_t *eca
             }
         }
         record_epoch(res, ecap, &e, r->quiet ? NULL : o);
-        if (r->nvalid > 0 && r->patience > 0) {
-            if (e.valid_loss < best_loss) {
-                best_loss = e.valid_loss;
-                best_loss_epoch = ep;
-            } else if (ep - best_loss_epoch >= r->patience) {
-                break;
+        if (r->nvalid > 0 && e.valid_loss < best_loss) {
+            best_loss = e.valid_loss;
+            best_loss_epoch = ep;
+            if (r->holdout) {
+                *best_epoch = ep;
+                *best_acc = e.valid_acc;
+                if (ep < r->epochs) snapshot_take(&snap, m);
             }
+        } else if (r->nvalid > 0 && r->patience > 0 && ep - best_loss_epoch >= r->patience) {
+            break;
         }
     }
-    if (o->keep_best && *best_epoch > 0 && *best_epoch < r->epochs) snapshot_restore(&snap, m);
+    if (r->holdout) {
+        if (best_loss_epoch > 0 && best_loss_epoch < r->epochs && snap.emb) snapshot_restore(&snap, m);
+    } else if (o->keep_best && *best_epoch > 0 && *best_epoch < r->epochs) {
+        snapshot_restore(&snap, m);
+    }
     ok = 1;
 done:
     for (uint32_t t = 0; t < nbe; t++) cw_backend_destroy(bes[t]);
     cw_free(bes);
     cw_free(order);
+    cw_free(own_seen);
     snapshot_free(&snap);
     if (!ok) {
         cw_model_destroy(m);
@@ -684,6 +714,8 @@ typedef struct member_job_s {
     float *biases;             /* K x nlabels: member k's fc_b in row k */
     cw_train_result_t res;     /* this job's epochs, reported after the join */
     size_t ecap;
+    uint64_t best_epoch_sum;   /* holdout: the members' kept epochs, summed */
+    double best_acc_sum;       /* holdout: their validation accuracies then, summed */
     int rc;
     char err[512];
 } member_job_t;
@@ -706,10 +738,24 @@ static void *member_run(void *arg) {
         rk.member = k;
         rk.quiet = 1;
         if (j->step > 1) rk.threads = 1;
+        size_t *split = NULL;
+        if (rk.holdout) {
+            /* Member k validates on the k-th share of perm (wrapping around
+             * when K shares exceed the rows) and trains on the rest. */
+            size_t n = j->r->ntrain, nv = j->r->nvalid, v0 = (size_t)(((uint64_t)k * nv) % n);
+            split = cw_malloc(n * sizeof(size_t));
+            for (size_t i = 0; i < n; i++) split[i] = j->r->train[(v0 + nv + i) % n];
+            rk.train = split;
+            rk.ntrain = n - nv;
+            rk.valid = split + (n - nv);
+        }
         uint32_t be;
         double ba;
         cw_model_t *m = train_run(&rk, &j->res, &j->ecap, &be, &ba, j->err, sizeof(j->err));
+        cw_free(split);
         if (!m) return NULL;
+        j->best_epoch_sum += be;
+        j->best_acc_sum += ba;
         member_merge(j->out, m, k, j->K);
         memcpy(j->biases + (size_t)k * m->nlabels, m->fc_b, m->nlabels * sizeof(float));
         cw_model_destroy(m);
@@ -727,7 +773,7 @@ static void *member_run(void *arg) {
  * one thread gives. */
 static cw_model_t *train_ensemble(const run_t *r, uint32_t K, cw_train_result_t *res, size_t *ecap,
                                   uint32_t *best_epoch, double *best_acc, char *errstr, size_t errstr_size) {
-    if (K <= 1) return train_run(r, res, ecap, best_epoch, best_acc, errstr, errstr_size);
+    if (K <= 1 && !r->holdout) return train_run(r, res, ecap, best_epoch, best_acc, errstr, errstr_size);
     const cw_train_opts_t *o = r->o;
     const prep_t *p = r->prep;
     uint32_t nl = r->ds->nlabels;
@@ -766,12 +812,19 @@ static cw_model_t *train_ensemble(const run_t *r, uint32_t K, cw_train_result_t 
         for (uint32_t k = 0; k < K; k++) sum += biases[(size_t)k * nl + l];
         out->fc_b[l] = (float)(sum / K);
     }
+    *best_epoch = 0;
+    *best_acc = 0.0;
+    if (r->holdout && ok) {
+        uint64_t sum = 0;
+        double acc = 0.0;
+        for (uint32_t t = 0; t < njobs; t++) sum += jobs[t].best_epoch_sum, acc += jobs[t].best_acc_sum;
+        *best_epoch = (uint32_t)((sum + K / 2) / K);
+        *best_acc = acc / K;
+    }
     for (uint32_t t = 0; t < njobs; t++) cw_free(jobs[t].res.epochs);
     cw_free(jobs);
     cw_free(tids);
     cw_free(biases);
-    *best_epoch = 0;
-    *best_acc = 0.0;
     if (!ok) {
         cw_model_destroy(out);
         return NULL;
@@ -824,7 +877,24 @@ int cw_train(const cw_dataset_t *ds, const cw_train_opts_t *o, cw_train_result_t
                .seed = cw_rng_next(&rng)};
     uint32_t best_epoch = 0;
     double best_acc = 0.0;
-    if (!o->select_epochs) {
+    if (o->select_epochs && o->member_holdout && r.nvalid > 0) {
+        /* Every member trains on all rows but its own validation share (the
+         * shares are consecutive runs of the permutation, so with K * valid
+         * <= 1 they are disjoint and every row trains K - 1 members) and
+         * keeps its epoch of lowest validation loss: the epoch count follows
+         * the data without a selection run and a retrain. */
+        prep_build(&prep, ds, NULL, ds->n, o);
+        r.train = perm;
+        r.ntrain = ds->n;
+        r.holdout = 1;
+        r.patience = o->patience;
+        note(o, "%u model(s), each on %zu rows validated on its own %zu, vocabulary %zu, %u n-gram buckets, up to "
+             "%u epochs", K, ntrain, r.nvalid, cw_vocab_size(prep.vocab), prep.nbuckets, r.epochs);
+        res->model = train_ensemble(&r, K, res, &ecap, &best_epoch, &best_acc, errstr, errstr_size);
+        if (!res->model) goto done;
+        res->best_epoch = best_epoch;
+        res->best_valid_acc = best_acc;
+    } else if (!o->select_epochs) {
         /* Vocabulary over every row (the notebook builds it on the whole train
          * iterator, validation rows included); training on the split. */
         prep_build(&prep, ds, NULL, ds->n, o);

@@ -17,14 +17,20 @@
  * probability 0.8
  * (a fresh draw every time; the strongest single regulariser measured),
  * embeddings uniform(-1/dim, 1/dim) for rows the training rows use and 0 for
- * the others, fc 0. Epoch count follows the data: phase 1 trains one model
- * on the 95% split for up to `epochs` (20) epochs and scores the 5%
- * validation split after each; the count is the epoch with the lowest
- * validation loss (5-epoch moving average). Phase 2 trains `ensemble` (4)
- * models on all rows for that many epochs and merges them into ONE model of
+ * the others, fc 0. `ensemble` (4) models are merged into ONE model of
  * dim 4 x 10 whose logits are the mean of theirs (same file format, same
- * inference path). Models of an ensemble train in parallel, one per thread;
- * a lone model trains with Hogwild threads.
+ * inference path). Epoch count follows the data (member_holdout, the
+ * default): member k holds out its own 5% of the rows (the k-th run of a
+ * seeded permutation, so the members' shares are disjoint and every row
+ * trains the others), trains on the rest with the linear schedule over up
+ * to `epochs` (20) epochs, scores its held-out rows after each epoch and
+ * keeps its weights of the epoch with the lowest validation loss; there is
+ * no retrain. Without member_holdout (the earlier recipe, --holdout 0):
+ * phase 1 trains one model on the 95% split for up to `epochs` epochs, the
+ * count is the epoch with the lowest validation loss (5-epoch moving
+ * average), and phase 2 trains the members on all rows for that many
+ * epochs. Models of an ensemble train in parallel, one per thread; a lone
+ * model trains with Hogwild threads.
  *
  * Determinism: threads == 1 gives identical weights for the same seed and
  * data. With more threads, Hogwild updates race (as in fastText), so the
@@ -81,8 +87,12 @@ typedef struct cw_train_opts_s {
     uint64_t min_count;
     uint32_t threads;         /* 0 = number of online CPUs */
     uint64_t seed;
-    int select_epochs;        /* default: choose the epoch count on validation, then retrain */
-    uint32_t patience;        /* phase 1 stops after this many epochs without a lower validation loss */
+    int select_epochs;        /* default: the epoch count follows the validation loss (0: `epochs`
+                                 epochs on the 95% split, one phase) */
+    int member_holdout;       /* default: each member holds out its own validation share and
+                                 keeps its epoch of lowest validation loss; no retrain (train.c) */
+    uint32_t patience;        /* a model with validation rows stops after this many epochs
+                                 without a lower validation loss (0 = never) */
     int keep_best;            /* seed: keep the epoch with the best validation accuracy */
     const char *device;       /* backend spec for the seed recipe ("cpu") */
     cw_train_progress_cb *progress;
@@ -97,8 +107,9 @@ typedef struct cw_train_result_s {
     cw_model_t *model;        /* the trained model (owned by the result) */
     cw_train_epoch_t *epochs; /* every epoch of every phase */
     size_t nepochs;
-    uint32_t best_epoch;      /* seed: the kept epoch; default: the chosen count */
-    double best_valid_acc;
+    uint32_t best_epoch;      /* seed: the kept epoch; default: the chosen count (member_holdout:
+                                 the members' kept epochs, mean rounded) */
+    double best_valid_acc;    /* (member_holdout: the members' at their kept epochs, mean) */
     size_t ntrain, nvalid;    /* rows in each split of phase 1 */
     double seconds;           /* wall time of cw_train() */
     uint32_t threads;         /* threads used */
