@@ -1,6 +1,7 @@
 /* daemon_config.h: the trainer daemon's configuration (libconfig file).
  *
- * Same rules as the worker's (worker/config.h): one table of keys in
+ * Same rules as the worker's (worker/config.h), same engine
+ * (common/conftab.h): one table of keys in
  * daemon_config.c (name, type, default, range, help) drives defaults,
  * parsing, validation and --dump-config; unknown keys and bad values are
  * errors "FILE:LINE: ..."; the `kafka` group passes every property to
@@ -16,11 +17,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef struct cw_daemon_kv_s {
-    char *key;
-    char *value;
-    int line;
-} cw_daemon_kv_t;
+#include "conftab.h"
+
+/* One librdkafka property from the `kafka` group (key with dots). */
+typedef cw_conftab_kv_t cw_daemon_kv_t;
 
 typedef struct cw_daemon_conf_s {
     char *registry;            /* model registry directory */

@@ -2,7 +2,7 @@
  *
  * One table of keys (name, type, default, range, help) in config.c drives
  * parsing, validation, --dump-config and the commented example in
- * deploy/worker.conf. Unknown keys are errors reported as "FILE:LINE: unknown
+ * deploy/worker.conf, through the shared engine common/conftab.h. Unknown keys are errors reported as "FILE:LINE: unknown
  * key 'x'"; every value is checked (type, range, enum) and errors name the
  * key and line. Keys inside the `kafka` group are passed verbatim to
  * librdkafka (rd_kafka_conf_set), so SASL/SSL and tuning need no code; a key
@@ -16,11 +16,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef struct cw_kv_s {
-    char *key;
-    char *value;
-    int line;
-} cw_kv_t;
+#include "conftab.h"
+
+/* One librdkafka property from the `kafka` group (key with dots). */
+typedef cw_conftab_kv_t cw_kv_t;
 
 typedef struct cw_worker_conf_s {
     char *brokers;              /* bootstrap.servers */
