@@ -258,7 +258,12 @@ void cwt_producer_init(cwt_env_t *e, cwt_producer_t *p, size_t capacity) {
     p->nsent = capacity;
     rd_kafka_conf_t *c = cw_kafka_conf_new(e->brokers, err, sizeof(err));
     if (!c) cwt_die(e, "%s", err);
+    /* sticky.partitioning.linger.ms=0: key-less articles (every other one)
+     * spread evenly instead of in sticky bursts, which could push one
+     * partition of the embedded broker past its 5 MiB log and silently lose
+     * its oldest messages. */
     if (cw_kafka_conf_set(c, "linger.ms", "20", err, sizeof(err)) ||
+        cw_kafka_conf_set(c, "sticky.partitioning.linger.ms", "0", err, sizeof(err)) ||
         cw_kafka_conf_set(c, "enable.idempotence", "true", err, sizeof(err)) ||
         cw_kafka_conf_set(c, "queue.buffering.max.messages", "200000", err, sizeof(err)))
         cwt_die(e, "%s", err);
