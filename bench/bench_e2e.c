@@ -59,6 +59,7 @@ typedef struct bench_opts_s {
     int64_t sizes[BENCH_MAX_SIZES];
     int nsizes;
     int embedded;
+    const char *device;  /* the catwire worker's device: cpu, cuda, cuda:N, auto */
 } bench_opts_t;
 
 typedef struct bench_rows_s {
@@ -254,6 +255,7 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
             cw_worker_conf_set(&wc, "model", o->model, errstr, errstr_size) ||
             cw_worker_conf_set(&wc, "log_level", "warn", errstr, errstr_size) ||
             cw_worker_conf_set(&wc, "max_articles", num, errstr, errstr_size) ||
+            cw_worker_conf_set(&wc, "device", o->device, errstr, errstr_size) ||
             cw_worker_conf_set(&wc, "skip_model", mode == BENCH_PASSTHROUGH ? "true" : "false",
                                errstr, errstr_size))
             goto done;
@@ -348,6 +350,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         {"articles", required_argument, NULL, 'n'}, {"sizes", required_argument, NULL, 's'},
         {"partitions", required_argument, NULL, 'p'}, {"python", required_argument, NULL, 'P'},
         {"no-embedded", no_argument, NULL, 'E'},   {"help", no_argument, NULL, 'h'},
+        {"device", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -362,11 +365,12 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
     o->articles = 30000;
     o->partitions = 16;
     o->embedded = 1;
+    o->device = "cpu";
     o->sizes[0] = 1;
     o->sizes[1] = 64;
     o->sizes[2] = 1024;
     o->nsizes = 3;
-    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:Eh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->brokers = optarg; break;
         case 'r': o->registry = optarg; break;
@@ -374,6 +378,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         case 'd': o->data = optarg; break;
         case 'P': o->python = optarg; break;
         case 'E': o->embedded = 0; break;
+        case 'D': o->device = optarg; break;
         case 'n': o->articles = strtoull(optarg, NULL, 10); break;
         case 'p': o->partitions = atoi(optarg); break;
         case 's': {
@@ -391,7 +396,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         case 'h':
             printf("usage: bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]\n"
                    "                 [--articles N] [--sizes 1,64,1024] [--partitions N] [--no-embedded]\n"
-                   "                 [--python 'PYTHON bench/python_worker.py']\n"
+                   "                 [--python 'PYTHON bench/python_worker.py'] [--device cpu|cuda|cuda:N|auto]\n"
                    "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
                    "(`catwire demo` trains and publishes one).\n");
             return -1;
