@@ -23,17 +23,7 @@
 #include "util.h"
 #include "vocab.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);     \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-        }                                                                                \
-    } while (0)
+#include "check.h"
 
 static cw_model_t *make_model(uint32_t nwords, uint32_t dim, uint32_t nlabels, uint64_t seed) {
     cw_vocab_t *v = cw_vocab_new();

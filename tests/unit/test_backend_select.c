@@ -10,17 +10,7 @@
 #include "backend.h"
 #include "log.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);     \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fputc('\n', stderr);                                                \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
+#include "check.h"
 
 /* cw_backend_new(spec) must fail with an error containing each of want[]. */
 static void expect_fail(const char *spec, const char *const *want, size_t nwant) {

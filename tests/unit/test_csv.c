@@ -8,17 +8,7 @@
 #include "csv.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
+#include "check.h"
 
 /* Reads every record of data[0..len) and renders them as
  * "LINE:field|field|...\n" per record; on error appends "ERR:<errstr>". */

@@ -14,17 +14,7 @@
 #include "tokenizer.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
+#include "check.h"
 
 /* Undo the fixture escaping ("\\\\" and "\\xHH") in place; returns the length. */
 static size_t unescape(char *s) {

@@ -15,17 +15,7 @@
 #include "util.h"
 #include "vocab.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);     \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-        }                                                                                \
-    } while (0)
+#include "check.h"
 
 static void add(cw_vocab_counter_t *c, const char *tok, int times) {
     for (int i = 0; i < times; i++) cw_vocab_counter_add(c, tok, strlen(tok));
