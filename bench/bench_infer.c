@@ -95,7 +95,9 @@ int main(int argc, char **argv) {
         goto done;
     }
     be = cw_backend_new("cpu", errstr, sizeof(errstr));
-    if (!be || cw_backend_upload(be, m, errstr, sizeof(errstr)) != 0) {
+    /* prepare: one-time per-model state (like fastText's load, not timed). */
+    if (!be || cw_backend_upload(be, m, errstr, sizeof(errstr)) != 0 ||
+        cw_backend_prepare(be, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "bench_infer: %s\n", errstr);
         goto done;
     }

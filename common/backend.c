@@ -107,3 +107,11 @@ int cw_backend_download(cw_backend_t *be, cw_model_t *m, char *errstr, size_t er
 int cw_backend_sync(cw_backend_t *be, char *errstr, size_t errstr_size) {
     return be->ops->sync ? be->ops->sync(be, errstr, errstr_size) : 0;
 }
+
+int cw_backend_prepare(cw_backend_t *be, char *errstr, size_t errstr_size) {
+    if (!be->model) {
+        cw_seterr(errstr, errstr_size, "backend %s: no model uploaded", be->ops->name);
+        return -1;
+    }
+    return be->ops->prepare ? be->ops->prepare(be, errstr, errstr_size) : 0;
+}

@@ -60,6 +60,10 @@ struct cw_backend_ops {
     int (*download)(cw_backend_t *be, cw_model_t *m, char *errstr, size_t errstr_size);
     /* Optional: wait for queued work. */
     int (*sync)(cw_backend_t *be, char *errstr, size_t errstr_size);
+    /* Optional: build inference-time state for the bound model now (the CPU
+     * backend's emb x fc_w^T projection), so that the first batches after an
+     * upload do not pay for it. Servers call it after every upload. */
+    int (*prepare)(cw_backend_t *be, char *errstr, size_t errstr_size);
 };
 
 struct cw_backend_s {
@@ -85,6 +89,7 @@ int cw_backend_train_step(cw_backend_t *be, const cw_batch_t *b, const cw_step_o
                           double *loss, char *errstr, size_t errstr_size);
 int cw_backend_download(cw_backend_t *be, cw_model_t *m, char *errstr, size_t errstr_size);
 int cw_backend_sync(cw_backend_t *be, char *errstr, size_t errstr_size);
+int cw_backend_prepare(cw_backend_t *be, char *errstr, size_t errstr_size);
 
 /* The ops tables (backend_cpu.c, backend_cuda.cu). */
 extern const struct cw_backend_ops cw_backend_cpu_ops;

@@ -19,7 +19,8 @@
  * forward pass of a backend that has already averaged many ids switches to
  * P = emb · fc_wᵀ (nrows x nlabels, one cblas_sgemm, built lazily once the
  * ids forwarded since the weights last changed reach nrows / 4, so a one-off
- * evaluation never pays for it): logits of a bag = mean over its ids of
+ * evaluation never pays for it, or at once by cw_backend_prepare(), which
+ * servers call after each upload): logits of a bag = mean over its ids of
  * P[id] + fc_b, the same math up to float rounding, nlabels floats read per
  * id instead of dim. P is dropped on upload and on train_step, and before
  * each forward the fc weights are compared with the copy taken when P was
@@ -436,6 +437,16 @@ static int cpu_train_step(cw_backend_t *be, const cw_batch_t *b, const cw_step_o
     return 0;
 }
 
+/* Build the projection now instead of after nrows/4 forwarded ids. */
+static int cpu_prepare(cw_backend_t *be, char *errstr, size_t errstr_size) {
+    cpu_ctx_t *c = be->ctx;
+    const cw_model_t *m = be->model;
+    (void)errstr;
+    (void)errstr_size;
+    if (m->nlabels < m->dim && !proj_current(c, m)) proj_build(c, m);
+    return 0;
+}
+
 const struct cw_backend_ops cw_backend_cpu_ops = {
     .name = "cpu",
     .init = cpu_init,
@@ -445,4 +456,5 @@ const struct cw_backend_ops cw_backend_cpu_ops = {
     .train_step = cpu_train_step,
     .download = NULL,
     .sync = NULL,
+    .prepare = cpu_prepare,
 };

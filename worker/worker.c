@@ -220,7 +220,8 @@ static void cw_worker_maybe_swap(cw_worker_t *w) {
         goto refuse;
     }
     next.be = cw_backend_new(w->conf->device, err, sizeof(err));
-    if (!next.be || cw_backend_upload(next.be, next.model, err, sizeof(err)) != 0) {
+    if (!next.be || cw_backend_upload(next.be, next.model, err, sizeof(err)) != 0 ||
+        (!w->conf->skip_model && cw_backend_prepare(next.be, err, sizeof(err)) != 0)) {
         cw_log_error(CW_COMP, "refusing model %s@%lld: %s", next.name, (long long)next.version, err);
         goto refuse;
     }
@@ -814,7 +815,10 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
     w->served.version = version;
     atomic_store(&w->st_version, version);
     w->served.be = cw_backend_new(conf->device, err, sizeof(err));
-    if (!w->served.be || cw_backend_upload(w->served.be, w->served.model, err, sizeof(err)) != 0) {
+    /* prepare: build the backend's inference state (the CPU projection) now,
+     * not in the middle of the first second of traffic. */
+    if (!w->served.be || cw_backend_upload(w->served.be, w->served.model, err, sizeof(err)) != 0 ||
+        (!conf->skip_model && cw_backend_prepare(w->served.be, err, sizeof(err)) != 0)) {
         cw_seterr(errstr, errstr_size, "backend '%s': %s", conf->device, err);
         goto fail;
     }

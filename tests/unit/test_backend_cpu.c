@@ -400,6 +400,15 @@ static void test_projection(uint32_t nlabels) {
     CHECK(cw_backend_train_step(be, &big, &so, &loss, err, sizeof(err)) == 0, "step: %s", err);
     CHECK(cw_backend_forward(be, &big, probs, err, sizeof(err)) == 0, "forward: %s", err);
     CHECK(worst_vs_ref(m, &big, probs) < 1e-6, "after its own step: %g", worst_vs_ref(m, &big, probs));
+    /* prepare builds the projection at once: the very first (small) batch of
+     * a fresh backend then runs projected and still matches the reference. */
+    cw_backend_t *fresh = cw_backend_new("cpu", err, sizeof(err));
+    CHECK(cw_backend_upload(fresh, m, err, sizeof(err)) == 0, "upload: %s", err);
+    CHECK(cw_backend_prepare(fresh, err, sizeof(err)) == 0, "prepare: %s", err);
+    CHECK(cw_backend_forward(fresh, &small, probs, err, sizeof(err)) == 0, "forward: %s", err);
+    CHECK(worst_vs_ref(m, &small, probs) < 1e-6, "prepared first batch vs reference: %g",
+          worst_vs_ref(m, &small, probs));
+    cw_backend_destroy(fresh);
     cw_backend_destroy(be);
     cw_backend_destroy(other);
     cw_model_destroy(m);
