@@ -107,5 +107,9 @@ ctest_pid=$!
 rc=0
 wait "$ctest_pid" || rc=$?
 ctest_pid=
+# ctest reports a skipped test (exit 77) without its output; print the
+# reason each one gave, so a skip never goes by unexplained.
+skips=$(grep -hiE '^SKIP|: skipped: ' "$build_dir/Testing/Temporary/LastTest.log" 2>/dev/null | sort -u || true)
+[[ -n $skips ]] && printf '\ntest.sh: skipped tests said:\n%s\n' "$skips"
 printf '\ntest.sh: ctest exited with %d after %d s in all\n' "$rc" "$((SECONDS - t_start))"
 exit "$rc"
