@@ -59,6 +59,38 @@ static int key_index(const char *const *keys, int nkeys, const uint8_t *k, uint3
     return -1;
 }
 
+/* Entry i of a map whose keys are `keys`: reads the key (a str) and the head
+ * of its value into *val. Returns the key's index, marking it in *seen (a
+ * key seen twice is refused); ENTRY_UNKNOWN when the key is not one of
+ * `keys` (its value is stepped over, within the same limits); ENTRY_FAIL
+ * after cw_mp_fail. */
+enum { ENTRY_UNKNOWN = -1, ENTRY_FAIL = -2 };
+static int rd_map_entry(cw_mp_t *r, uint32_t i, const char *const *keys, int nkeys, unsigned *seen,
+                        cw_mp_val_t *val) {
+    cw_mp_val_t key;
+    r->key = NULL;
+    r->key_no = i + 1;
+    if (cw_mp_head(r, &key))
+        return ENTRY_FAIL;
+    if (key.type != CW_MP_STR) {
+        cw_mp_fail(r, CW_ARTICLE_ERR_MALFORMED, "is %s, expected str", cw_mp_type_name(key.type));
+        return ENTRY_FAIL;
+    }
+    int f = key_index(keys, nkeys, key.ptr, key.n);
+    r->key = key.ptr;
+    r->key_len = key.n;
+    if (f >= 0 && (*seen & (1u << f))) {
+        cw_mp_fail(r, CW_ARTICLE_ERR_DUPLICATE_KEY, "appears more than once");
+        return ENTRY_FAIL;
+    }
+    if (cw_mp_head(r, val))
+        return ENTRY_FAIL;
+    if (f < 0)
+        return cw_mp_skip(r, val, 2) ? ENTRY_FAIL : ENTRY_UNKNOWN;
+    *seen |= 1u << f;
+    return f;
+}
+
 /* Read a str field value; nil means absent when the field is optional. */
 static int rd_str_field(cw_mp_t *r, const cw_mp_val_t *v, int optional, cw_str_t *out) {
     if (v->type == CW_MP_NIL && optional)
@@ -119,7 +151,7 @@ cw_article_err_t cw_article_validate(const cw_article_t *a, char *detail, size_t
 cw_article_err_t cw_article_decode(const void *buf, size_t len, cw_article_t *a,
                                    char *detail, size_t detail_size) {
     cw_mp_t r;
-    cw_mp_val_t top, key, val;
+    cw_mp_val_t top, val;
     unsigned seen = 0;
 
     memset(a, 0, sizeof(*a));
@@ -152,31 +184,11 @@ cw_article_err_t cw_article_decode(const void *buf, size_t len, cw_article_t *a,
     }
 
     for (uint32_t i = 0; i < top.n; i++) {
-        r.key = NULL;
-        r.key_no = i + 1;
-        if (cw_mp_head(&r, &key))
+        int f = rd_map_entry(&r, i, article_keys, F_COUNT, &seen, &val);
+        if (f == ENTRY_FAIL)
             goto fail;
-        if (key.type != CW_MP_STR) {
-            cw_mp_fail(&r, CW_ARTICLE_ERR_MALFORMED, "is %s, expected str",
-                       cw_mp_type_name(key.type));
-            goto fail;
-        }
-        int f = key_index(article_keys, F_COUNT, key.ptr, key.n);
-        r.key = key.ptr;
-        r.key_len = key.n;
-        if (f >= 0 && (seen & (1u << f))) {
-            cw_mp_fail(&r, CW_ARTICLE_ERR_DUPLICATE_KEY, "appears more than once");
-            goto fail;
-        }
-        if (cw_mp_head(&r, &val))
-            goto fail;
-        if (f < 0) {
-            /* unknown key: step over its value, within the same limits */
-            if (cw_mp_skip(&r, &val, 2))
-                goto fail;
+        if (f == ENTRY_UNKNOWN)
             continue;
-        }
-        seen |= 1u << f;
         switch (f) {
         case F_ID:
             if (rd_str_field(&r, &val, 0, &a->id))
@@ -392,7 +404,7 @@ int cw_result_decode(const void *buf, size_t len, cw_result_t *res, float *score
                      char *model_buf, size_t model_buf_size, char *worker_buf,
                      size_t worker_buf_size, char *errstr, size_t errstr_size) {
     cw_mp_t r;
-    cw_mp_val_t top, key, val;
+    cw_mp_val_t top, val;
     unsigned seen = 0;
     int64_t i64 = 0;
 
@@ -411,30 +423,11 @@ int cw_result_decode(const void *buf, size_t len, cw_result_t *res, float *score
         goto fail;
     }
     for (uint32_t i = 0; i < top.n; i++) {
-        r.key = NULL;
-        r.key_no = i + 1;
-        if (cw_mp_head(&r, &key))
+        int f = rd_map_entry(&r, i, result_keys, R_COUNT, &seen, &val);
+        if (f == ENTRY_FAIL)
             goto fail;
-        if (key.type != CW_MP_STR) {
-            cw_mp_fail(&r, CW_ARTICLE_ERR_MALFORMED, "is %s, expected str",
-                       cw_mp_type_name(key.type));
-            goto fail;
-        }
-        int f = key_index(result_keys, R_COUNT, key.ptr, key.n);
-        r.key = key.ptr;
-        r.key_len = key.n;
-        if (f >= 0 && (seen & (1u << f))) {
-            cw_mp_fail(&r, CW_ARTICLE_ERR_DUPLICATE_KEY, "appears more than once");
-            goto fail;
-        }
-        if (cw_mp_head(&r, &val))
-            goto fail;
-        if (f < 0) {
-            if (cw_mp_skip(&r, &val, 2))
-                goto fail;
+        if (f == ENTRY_UNKNOWN)
             continue;
-        }
-        seen |= 1u << f;
         switch (f) {
         case R_ID:
             if (rd_str_field(&r, &val, 0, &res->id))
