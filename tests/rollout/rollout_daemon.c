@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
     if (cur != 2) cwt_die(&e, "the trainer did not promote v2");
     cw_model_t *m2 = cw_registry_load(reg, "news@2", NULL, err, sizeof(err));
     if (!m2) cwt_die(&e, "loading v2: %s", err);
-    preds[2] = rt_predict(&e, m2);
+    preds[2] = cwt_predict_rows(&e, m2);
     cw_model_destroy(m2);
     /* Stream until v2 answers. */
     size_t next = 1000;

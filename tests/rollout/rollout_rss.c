@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
     int *preds[RT_MAXV] = {0};
     preds[1] = cw_calloc(e.nrows, sizeof(int));
     for (size_t i = 0; i < e.nrows; i++) preds[1][i] = e.rows[i].pred;
-    preds[2] = rt_predict(&e, m2);
+    preds[2] = cwt_predict_rows(&e, m2);
     size_t model_kb = (size_t)(m2->nrows * m2->dim * sizeof(float)) / 1024;
     cw_model_destroy(m2);
 

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     int *preds[RT_MAXV] = {0};
     preds[1] = cw_calloc(e.nrows, sizeof(int));
     for (size_t i = 0; i < e.nrows; i++) preds[1][i] = e.rows[i].pred;
-    preds[2] = rt_predict(&e, m2);
+    preds[2] = cwt_predict_rows(&e, m2);
     size_t differ = 0;
     for (size_t i = 0; i < e.nrows; i++) differ += preds[1][i] != preds[2][i];
     cwt_log(&e, "v1 and v2 disagree on %zu of %zu rows", differ, e.nrows);

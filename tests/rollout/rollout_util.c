@@ -67,35 +67,6 @@ void rt_set_current(cwt_env_t *e, int64_t v) {
         cwt_die(e, "set_current %lld: %s", (long long)v, err);
 }
 
-int *rt_predict(cwt_env_t *e, const cw_model_t *m) {
-    char err[512];
-    int *out = cw_calloc(e->nrows, sizeof(int));
-    cw_backend_t *be = cw_backend_new("cpu", err, sizeof(err));
-    if (!be || cw_backend_upload(be, (cw_model_t *)m, err, sizeof(err)) != 0) cwt_die(e, "backend: %s", err);
-    cw_classifier_t *c = cw_classifier_new();
-    char *text = NULL;
-    size_t cap = 0;
-    for (size_t i = 0; i < e->nrows; i += 512) {
-        size_t n = e->nrows - i < 512 ? e->nrows - i : 512;
-        for (size_t j = 0; j < n; j++) {
-            const cwt_row_t *r = &e->rows[i + j];
-            size_t tl = strlen(r->title), bl = strlen(r->body);
-            cw_grow((void **)&text, &cap, tl + bl + 2, 1);
-            memcpy(text, r->title, tl);
-            text[tl] = ' ';
-            memcpy(text + tl + 1, r->body, bl);
-            cw_classifier_add(c, m, text, tl + 1 + bl);
-        }
-        const float *probs;
-        if (cw_classifier_run(c, be, &probs, err, sizeof(err)) != 0) cwt_die(e, "predict: %s", err);
-        for (size_t j = 0; j < n; j++) out[i + j] = (int)cw_argmax(probs + j * m->nlabels, m->nlabels);
-    }
-    cw_free(text);
-    cw_classifier_destroy(c);
-    cw_backend_destroy(be);
-    return out;
-}
-
 void rt_track_init(rt_track_t *t, size_t n) {
     memset(t, 0, sizeof(*t));
     t->n = n;

@@ -1,6 +1,6 @@
 /* rollout_util.h: helpers shared by the rollout broker tests (on top of
- * tests/kafka/harness.h): a second model version, local predictions per
- * version, damaged checkpoints, a result tracker that remembers which
+ * tests/kafka/harness.h, whose cwt_predict_rows gives each version's local
+ * predictions): a second model version, damaged checkpoints, a result tracker that remembers which
  * version answered each article, and spawning the trainer daemon. */
 #ifndef RT_ROLLOUT_UTIL_H
 #define RT_ROLLOUT_UTIL_H
@@ -21,9 +21,6 @@ int64_t rt_publish(cwt_env_t *e, const cw_model_t *m);
 int64_t rt_publish_damaged(cwt_env_t *e, const cw_model_t *m, int truncate);
 void rt_set_current(cwt_env_t *e, int64_t v);
 const char *rt_registry(cwt_env_t *e);
-/* Label id m predicts for each row of e (malloc'd array of e->nrows). */
-int *rt_predict(cwt_env_t *e, const cw_model_t *m);
-
 /* Results seen, per article "<prefix><idx>". */
 typedef struct rt_track_s {
     size_t n;
