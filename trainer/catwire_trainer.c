@@ -52,29 +52,38 @@ static void usage_train(FILE *out) {
             "                      confusion.csv, classes.csv, report.txt) into DIR\n"
             "\n"
             "recipe and overrides:\n"
-            "  --recipe NAME       seed (the notebook exactly) or default (fastText-style:\n"
-            "                      bigrams, feature dropout, epochs chosen on validation, a\n"
-            "                      4-model ensemble merged into one model); default: default\n"
+            "  --recipe NAME       default: one linear SVM per label over naive-Bayes-scaled\n"
+            "                      TF-IDF words and hashed bigrams (NBSVM), C chosen by\n"
+            "                      cross-validation, exported exactly as the model;\n"
+            "                      seed: the notebook exactly;\n"
+            "                      fasttext: fastText-style SGD (bigrams, feature dropout,\n"
+            "                      epochs chosen on validation, a 4-model ensemble)\n"
             "  --seed N            random seed (default 1)\n"
             "  --threads N         training threads (default: all CPUs; the seed recipe uses 1);\n"
             "                      1 gives the same weights for the same seed\n"
-            "  --epochs N          seed: epochs; default: most epochs tried in phase 1\n"
+            "  --ngram N           word n-gram order (1 = words only)\n"
+            "  --buckets N         hashed n-gram rows (0 = sized from the data)\n"
+            "  --min-count N       drop words seen fewer than N times\n"
+            "  --valid F           validation share of the training file (seed, fasttext: 0.05;\n"
+            "                      default recipe with --folds 1: the held-out share)\n"
+            "default recipe:\n"
+            "  --folds K           cross-validation folds choosing C (default 2; 1 = hold out --valid)\n"
+            "  --c F               use this C, no search\n"
+            "  --c-min F, --c-max F  the doubling grid C is searched over (default 0.0625 .. 8)\n"
+            "seed and fasttext recipes:\n"
+            "  --epochs N          seed: epochs; fasttext: most epochs tried\n"
             "  --lr F              learning rate\n"
             "  --dim N             embedding size\n"
             "  --batch N           batch size (1 = per-example Hogwild SGD)\n"
             "  --clip F            total gradient norm clip (0 = off)\n"
-            "  --ngram N           word n-gram order (1 = words only)\n"
-            "  --buckets N         hashed n-gram rows (0 = sized from the data)\n"
-            "  --min-count N       drop words seen fewer than N times\n"
-            "  --valid F           validation share of the training file (default 0.05)\n"
-            "  --dropout F         default: drop each feature of a training bag with probability F\n"
-            "  --ensemble K        default: train K models and merge them into one of dim K x dim\n"
-            "  --zero-unseen 0|1   default: zero the embedding rows no training row uses\n"
-            "  --holdout 0|1       default: 1 = each ensemble member holds out its own validation\n"
+            "  --dropout F         fasttext: drop each feature of a training bag with probability F\n"
+            "  --ensemble K        fasttext: train K models and merge them into one of dim K x dim\n"
+            "  --zero-unseen 0|1   fasttext: zero the embedding rows no training row uses\n"
+            "  --holdout 0|1       fasttext: 1 = each ensemble member holds out its own validation\n"
             "                      share and keeps its epoch of lowest validation loss (no\n"
             "                      retrain); 0 = phase 1 picks the epoch count, phase 2 retrains\n"
             "  --patience N        stop a model after N epochs without a lower validation loss (0 = never)\n"
-            "  --no-select         default recipe: train --epochs epochs on all rows, no phase 1\n"
+            "  --no-select         fasttext: train --epochs epochs on all rows, no phase 1\n"
             "  --quiet             print only the final summary\n"
             "  --help              this text\n");
 }
@@ -88,6 +97,17 @@ typedef struct cli_s {
 static void on_epoch(const cw_train_epoch_t *e, void *opaque) {
     const cli_t *c = opaque;
     if (c->quiet) return;
+    if (e->c > 0) {
+        /* default recipe: a candidate C (phase 1) or the final fit (phase 2) */
+        if (e->valid_acc >= 0)
+            printf("C %-8g  train loss %.4f  valid accuracy %.4f  valid loss %.4f  %.0f examples/s  %.2fs\n", e->c,
+                   e->loss_mean, e->valid_acc, e->valid_loss, e->examples_per_s, e->seconds);
+        else
+            printf("C %-8g  train loss %.4f  (final fit on all rows)  %.0f examples/s  %.2fs\n", e->c, e->loss_mean,
+                   e->examples_per_s, e->seconds);
+        fflush(stdout);
+        return;
+    }
     if (c->ensemble > 1 && (e->phase == 2 || c->holdout)) printf("model %u/%u  ", e->member + 1, c->ensemble);
     if (e->valid_acc >= 0)
         printf("phase %u epoch %3u  loss %10.4f (mean %.4f)  valid accuracy %.4f  valid loss %.4f  lr %.4g  "
@@ -127,14 +147,21 @@ static char *meta_json(const cw_train_opts_t *o, const cw_train_result_t *res, c
     const cw_model_t *m = res->model;
     fprintf(f, "{\"recipe\":");
     json_str(f, o->recipe);
-    fprintf(f, ",\"hyperparameters\":{\"dim\":%u,\"epochs\":%u,\"lr\":%g,\"batch\":%u,\"clip_norm\":%g,"
-               "\"lr_decay\":%s,\"ngram\":%u,\"nbuckets\":%u,\"min_count\":%" PRIu64 ",\"valid_frac\":%g,"
-               "\"seed\":%" PRIu64 ",\"threads\":%u,\"select_epochs\":%s,\"member_holdout\":%s,\"patience\":%u,"
-               "\"ensemble\":%u,\"dropout\":%g,\"chosen_epochs\":%u}",
-            o->dim, o->epochs, (double)o->lr, o->batch, (double)o->clip_norm, o->lr_decay ? "true" : "false",
-            m->ngram, m->nbuckets, o->min_count, o->valid_frac, o->seed, threads,
-            o->select_epochs ? "true" : "false", o->select_epochs && o->member_holdout ? "true" : "false",
-            o->patience, o->ensemble, (double)o->dropout, res->best_epoch);
+    if (!strcmp(o->recipe, "default"))
+        fprintf(f, ",\"hyperparameters\":{\"learner\":\"nbsvm\",\"dim\":%u,\"ngram\":%u,\"nbuckets\":%u,"
+                   "\"min_count\":%" PRIu64 ",\"folds\":%u,\"c_fixed\":%g,\"c_min\":%g,\"c_max\":%g,"
+                   "\"chosen_c\":%g,\"seed\":%" PRIu64 ",\"threads\":%u}",
+                m->dim, m->ngram, m->nbuckets, o->min_count, o->folds, o->svm_c, o->c_min, o->c_max, res->best_c,
+                o->seed, threads);
+    else
+        fprintf(f, ",\"hyperparameters\":{\"dim\":%u,\"epochs\":%u,\"lr\":%g,\"batch\":%u,\"clip_norm\":%g,"
+                   "\"lr_decay\":%s,\"ngram\":%u,\"nbuckets\":%u,\"min_count\":%" PRIu64 ",\"valid_frac\":%g,"
+                   "\"seed\":%" PRIu64 ",\"threads\":%u,\"select_epochs\":%s,\"member_holdout\":%s,\"patience\":%u,"
+                   "\"ensemble\":%u,\"dropout\":%g,\"chosen_epochs\":%u}",
+                o->dim, o->epochs, (double)o->lr, o->batch, (double)o->clip_norm, o->lr_decay ? "true" : "false",
+                m->ngram, m->nbuckets, o->min_count, o->valid_frac, o->seed, threads,
+                o->select_epochs ? "true" : "false", o->select_epochs && o->member_holdout ? "true" : "false",
+                o->patience, o->ensemble, (double)o->dropout, res->best_epoch);
     fprintf(f, ",\"metrics\":{\"valid_accuracy\":%.6f", res->best_valid_acc);
     if (test_path) fprintf(f, ",\"test_accuracy\":%.6f,\"test_macro_f1\":%.6f", test_acc, test_f1);
     fprintf(f, ",\"train_seconds\":%.3f}", res->seconds);
@@ -175,7 +202,7 @@ static int parse_f(const char *s, double *v) {
 static int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_TEST, O_LABELS, O_REGISTRY, O_MODEL, O_OUTPUT, O_REPORT, O_RECIPE, O_SEED, O_THREADS,
            O_EPOCHS, O_LR, O_DIM, O_BATCH, O_CLIP, O_NGRAM, O_BUCKETS, O_MINCOUNT, O_VALID, O_NOSELECT, O_QUIET,
-           O_DROPOUT, O_ENSEMBLE, O_ZERO, O_HOLDOUT, O_PATIENCE, O_HELP };
+           O_DROPOUT, O_ENSEMBLE, O_ZERO, O_HOLDOUT, O_PATIENCE, O_FOLDS, O_C, O_CMIN, O_CMAX, O_HELP };
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN},     {"test", required_argument, 0, O_TEST},
         {"labels", required_argument, 0, O_LABELS},   {"registry", required_argument, 0, O_REGISTRY},
@@ -190,6 +217,8 @@ static int cmd_train(int argc, char **argv) {
         {"quiet", no_argument, 0, O_QUIET},           {"dropout", required_argument, 0, O_DROPOUT},
         {"ensemble", required_argument, 0, O_ENSEMBLE}, {"zero-unseen", required_argument, 0, O_ZERO},
         {"holdout", required_argument, 0, O_HOLDOUT}, {"patience", required_argument, 0, O_PATIENCE},
+        {"folds", required_argument, 0, O_FOLDS},     {"c", required_argument, 0, O_C},
+        {"c-min", required_argument, 0, O_CMIN},      {"c-max", required_argument, 0, O_CMAX},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *train_path = NULL, *test_path = NULL, *labels_arg = NULL, *registry = NULL, *model_name = NULL;
@@ -233,7 +262,7 @@ static int cmd_train(int argc, char **argv) {
             seed_set = 1;
             break;
         case O_THREADS: case O_EPOCHS: case O_DIM: case O_BATCH: case O_NGRAM: case O_BUCKETS:
-        case O_MINCOUNT: case O_ENSEMBLE: case O_ZERO: case O_HOLDOUT: case O_PATIENCE: {
+        case O_MINCOUNT: case O_ENSEMBLE: case O_ZERO: case O_HOLDOUT: case O_PATIENCE: case O_FOLDS: {
             uint64_t v;
             if (parse_u64(optarg, &v) != 0 || (c != O_MINCOUNT && v > UINT32_MAX)) {
                 fprintf(stderr, "catwire-trainer train: --%s: expected a non-negative integer, got '%s'\n",
@@ -244,7 +273,7 @@ static int cmd_train(int argc, char **argv) {
             ov[c - O_TRAIN].v = (double)v;
             break;
         }
-        case O_LR: case O_CLIP: case O_VALID: case O_DROPOUT: {
+        case O_LR: case O_CLIP: case O_VALID: case O_DROPOUT: case O_C: case O_CMIN: case O_CMAX: {
             double v;
             if (parse_f(optarg, &v) != 0 || v < 0) {
                 fprintf(stderr, "catwire-trainer train: --%s: expected a non-negative number, got '%s'\n",
@@ -294,6 +323,10 @@ static int cmd_train(int argc, char **argv) {
     if (OV(O_DROPOUT)) o.dropout = (float)OVV(O_DROPOUT);
     if (OV(O_HOLDOUT)) o.member_holdout = OVV(O_HOLDOUT) != 0;
     if (OV(O_PATIENCE)) o.patience = (uint32_t)OVV(O_PATIENCE);
+    if (OV(O_FOLDS)) o.folds = (uint32_t)OVV(O_FOLDS);
+    if (OV(O_C)) o.svm_c = OVV(O_C);
+    if (OV(O_CMIN)) o.c_min = OVV(O_CMIN);
+    if (OV(O_CMAX)) o.c_max = OVV(O_CMAX);
     if (noselect) o.select_epochs = 0, o.member_holdout = 0;
 #undef OV
 #undef OVV
@@ -325,9 +358,14 @@ static int cmd_train(int argc, char **argv) {
         for (uint32_t i = 0; i < train->nlabels; i++)
             printf("%s%s %" PRIu64, i ? ", " : "", train->label_names[i], train->label_count[i]);
         printf(") in %.2fs\n", cw_now_s() - t0);
-        printf("recipe %s: dim %u, lr %g, epochs %u, batch %u, clip %g, ngram %u, threads %u, seed %" PRIu64 "\n",
-               o.recipe, o.dim, (double)o.lr, o.epochs, o.batch, (double)o.clip_norm, o.ngram,
-               o.batch > 1 ? 1 : (o.threads ? o.threads : cw_train_ncpus()), o.seed);
+        if (!strcmp(o.recipe, "default"))
+            printf("recipe default: NB-SVM, ngram %u, %s, threads %u, seed %" PRIu64 "\n", o.ngram,
+                   o.svm_c > 0 ? "C fixed" : o.folds > 1 ? "C by cross-validation" : "C on a held-out share",
+                   o.threads ? o.threads : cw_train_ncpus(), o.seed);
+        else
+            printf("recipe %s: dim %u, lr %g, epochs %u, batch %u, clip %g, ngram %u, threads %u, seed %" PRIu64 "\n",
+                   o.recipe, o.dim, (double)o.lr, o.epochs, o.batch, (double)o.clip_norm, o.ngram,
+                   o.batch > 1 ? 1 : (o.threads ? o.threads : cw_train_ncpus()), o.seed);
         fflush(stdout);
     }
     if (test_path) {
@@ -343,8 +381,12 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "catwire-trainer train: %s\n", err);
         goto done;
     }
-    printf("trained in %.2fs on %u thread(s): %s epoch %u, validation accuracy %.4f\n", res.seconds, res.threads,
-           o.select_epochs ? "chosen epochs" : "kept", res.best_epoch, res.best_valid_acc);
+    if (!strcmp(o.recipe, "default"))
+        printf("trained in %.2fs on %u thread(s): C %g, cross-validated accuracy %.4f\n", res.seconds, res.threads,
+               res.best_c, res.best_valid_acc);
+    else
+        printf("trained in %.2fs on %u thread(s): %s epoch %u, validation accuracy %.4f\n", res.seconds, res.threads,
+               o.select_epochs ? "chosen epochs" : "kept", res.best_epoch, res.best_valid_acc);
 
     double test_acc = 0.0, test_f1 = 0.0;
     if (test) {

@@ -10,7 +10,7 @@
 
 #include "util.h"
 
-static const char *const cw_dc_recipes[] = {"default", "seed", NULL};
+static const char *const cw_dc_recipes[] = {"default", "seed", "fasttext", NULL};
 static const char *const cw_dc_levels[] = {"error", "warn", "info", "debug", NULL};
 
 #define CW_DOFF(f) offsetof(cw_daemon_conf_t, f)
@@ -31,9 +31,12 @@ static const cw_conftab_key_t cw_dconf_keys[] = {
      "label names A,B,C (class number N in a CSV means the N-th); \"\" = the current "
      "version's labels, else discovered from base_train"},
     {"recipe", CW_CONFTAB_STR, CW_DOFF(recipe), "default", 0, 0, cw_dc_recipes, 1, NULL,
-     "training recipe: default (fastText-style) or seed (the notebook)"},
-    {"dim", CW_CONFTAB_INT, CW_DOFF(dim), "0", 0, 4096, NULL, 0, NULL, "embedding size (0 = the recipe's)"},
-    {"epochs", CW_CONFTAB_INT, CW_DOFF(epochs), "0", 0, 1000, NULL, 0, NULL, "epochs (0 = the recipe's)"},
+     "training recipe: default (NB-SVM, C by cross-validation), seed (the notebook) or fasttext "
+     "(fastText-style SGD ensemble)"},
+    {"dim", CW_CONFTAB_INT, CW_DOFF(dim), "0", 0, 4096, NULL, 0, NULL,
+     "embedding size, seed and fasttext recipes (0 = the recipe's; the default recipe has one per label)"},
+    {"epochs", CW_CONFTAB_INT, CW_DOFF(epochs), "0", 0, 1000, NULL, 0, NULL,
+     "epochs, seed and fasttext recipes (0 = the recipe's)"},
     {"ngram", CW_CONFTAB_INT, CW_DOFF(ngram), "0", 0, 8, NULL, 0, NULL, "word n-gram order (0 = the recipe's)"},
     {"threads", CW_CONFTAB_INT, CW_DOFF(threads), "0", 0, 1024, NULL, 0, NULL,
      "training threads (0 = all CPUs; 1 = repeatable weights)"},

@@ -189,15 +189,18 @@ char *cw_report_svg(const cw_train_epoch_t *epochs, size_t nepochs) {
     sb_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"black\"/>\n",
               L, T, pw, ph);
-    /* x ticks: epochs (1-based) */
+    /* x ticks: epochs (1-based), or the default recipe's candidate C values */
+    int by_c = n > 0 && pts[0]->c > 0;
     size_t xstep = n > 10 ? (n + 9) / 10 : 1;
     for (size_t i = 0; i < n; i += xstep) {
         sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>"
-                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%u</text>\n",
-                  XP(i), T + ph, XP(i), T + ph + 5, XP(i), T + ph + 18, pts[i]->epoch);
+                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+                  XP(i), T + ph, XP(i), T + ph + 5, XP(i), T + ph + 18);
+        if (by_c) sb_printf(&b, "%g</text>\n", pts[i]->c);
+        else sb_printf(&b, "%u</text>\n", pts[i]->epoch);
     }
-    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#d62728\">epoch</text>\n", L + pw / 2,
-              H - 20);
+    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#d62728\">%s</text>\n", L + pw / 2,
+              H - 20, by_c ? "C (SVM regularisation)" : "epoch");
     /* left axis: total loss (red) */
     for (double v = l0; v <= l1 + ls * 0.5; v += ls)
         sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\"/>"
@@ -254,13 +257,15 @@ int cw_report_write_dir(const char *dir, const cw_train_epoch_t *epochs, size_t 
     char *svg = NULL;
     if (cw_mkdir_p(dir, errstr, errstr_size) != 0) goto done;
 
-    sb_printf(&b, "phase,epoch,loss_sum,loss_mean,valid_accuracy,valid_loss,lr,seconds,examples_per_s\n");
+    sb_printf(&b, "phase,epoch,loss_sum,loss_mean,valid_accuracy,valid_loss,lr,seconds,examples_per_s,member,c\n");
     for (size_t i = 0; i < nepochs; i++) {
         const cw_train_epoch_t *e = &epochs[i];
         sb_printf(&b, "%u,%u,%.6f,%.6f,", e->phase, e->epoch, e->loss_sum, e->loss_mean);
         if (e->valid_acc >= 0) sb_printf(&b, "%.6f,%.6f,", e->valid_acc, e->valid_loss);
         else sb_printf(&b, ",,");
-        sb_printf(&b, "%.6g,%.3f,%.0f\n", e->lr, e->seconds, e->examples_per_s);
+        sb_printf(&b, "%.6g,%.3f,%.0f,%u,", e->lr, e->seconds, e->examples_per_s, e->member);
+        if (e->c > 0) sb_printf(&b, "%.6g", e->c);
+        sb_printf(&b, "\n");
     }
     if (write_file(dir, "epochs.csv", &b, errstr, errstr_size) != 0) goto done;
 

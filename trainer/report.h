@@ -6,9 +6,11 @@
  * `catwire-trainer train` writes and what `catwire evaluate` prints.
  *
  * cw_report_write_dir() writes a training report directory:
- *   epochs.csv     phase,epoch,loss_sum,loss_mean,valid_accuracy,valid_loss,lr,seconds,examples_per_s
+ *   epochs.csv     phase,epoch,loss_sum,loss_mean,valid_accuracy,valid_loss,lr,seconds,examples_per_s,
+ *                  member,c (the ensemble member; the default recipe's C, one row per candidate)
  *   training.svg   the notebook's plot: total loss per epoch (left axis, red)
- *                  and validation accuracy (right axis, blue)
+ *                  and validation accuracy (right axis, blue); for the default
+ *                  recipe, per candidate C
  *   confusion.csv  gold label per row, predicted label per column
  *   classes.csv    label,precision,recall,f1,support
  *   report.txt     the text form (cw_report_print)

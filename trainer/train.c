@@ -4,21 +4,24 @@
  * recipe allows) -> a model -> every row featurized once into CSR form
  * (ids, offsets; words then hashed n-grams, cw_model_featurize) -> epochs.
  *
+ * The default recipe goes from the featurized rows to nbsvm.c
+ * (train_nbsvm); the seed and fasttext recipes run epochs here.
+ *
  * Two epoch runners share the backend interface:
  *   - batched (seed): shuffled batches of `batch` rows, one
  *     cw_backend_train_step each (mean cross-entropy, clipping, SGD);
- *   - Hogwild (default): `threads` threads, each with its own CPU backend
+ *   - Hogwild (fasttext): `threads` threads, each with its own CPU backend
  *     bound to the same model, each taking a contiguous share of the epoch's
  *     shuffled order, one train_step per row; the learning rate decays
  *     linearly with the rows done by all threads together, as in fastText.
  *
- * Default recipe, epoch count: phase 1 trains on the 95% split with a linear
+ * fasttext recipe, epoch count: phase 1 trains on the 95% split with a linear
  * schedule over `epochs` epochs and records the validation loss after each
  * epoch; the chosen count E is the epoch with the lowest (smoothed)
  * validation loss. Phase 2 trains fresh models on all rows for E epochs with
  * the schedule stretched over E, and merges them (train_ensemble).
  *
- * With member_holdout (the default recipe's setting) there are no phases:
+ * With member_holdout (the fasttext recipe's setting) there are no phases:
  * member k of the ensemble validates on the k-th run of valid_frac * n rows
  * of the seeded permutation and trains on the others, over the linear
  * schedule of `epochs`, scoring its validation rows after every epoch; it
@@ -38,6 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nbsvm.h"
 #include "util.h"
 #include "vocab.h"
 
@@ -70,7 +74,25 @@ int cw_train_opts_init(cw_train_opts_t *o, const char *recipe, char *errstr, siz
         return 0;
     }
     if (!strcmp(recipe, "default")) {
+        cw_nbsvm_opts_t no;
+        cw_nbsvm_opts_init(&no);
         snprintf(o->recipe, sizeof(o->recipe), "default");
+        o->dim = 0;        /* the number of labels (nbsvm.h) */
+        o->epochs = 1;
+        o->lr = 1.0f;      /* unused */
+        o->batch = 1;
+        o->ngram = 2;
+        o->nbuckets = 0;
+        o->bucket_mult = 1.0f;
+        o->threads = 0;
+        o->folds = no.folds;
+        o->svm_c = 0.0;
+        o->c_min = no.c_min;
+        o->c_max = no.c_max;
+        return 0;
+    }
+    if (!strcmp(recipe, "fasttext")) {
+        snprintf(o->recipe, sizeof(o->recipe), "fasttext");
         o->dim = 10;
         o->epochs = 20;
         o->lr = 0.25f;
@@ -92,7 +114,7 @@ int cw_train_opts_init(cw_train_opts_t *o, const char *recipe, char *errstr, siz
         o->bucket_mult = 1.0f;
         return 0;
     }
-    cw_seterr(errstr, errstr_size, "unknown recipe '%s' (expected seed or default)", recipe);
+    cw_seterr(errstr, errstr_size, "unknown recipe '%s' (expected default, seed or fasttext)", recipe);
     return -1;
 }
 
@@ -832,6 +854,74 @@ static cw_model_t *train_ensemble(const run_t *r, uint32_t K, cw_train_result_t 
     return out;
 }
 
+/* The default recipe (nbsvm.h): vocabulary and n-gram buckets over every
+ * row, one featurization, then the cross-validated NB-SVM fit written into a
+ * model of dim = the number of labels. Each candidate C is reported as a
+ * phase-1 step, the final all-rows fit as phase 2. */
+static int train_nbsvm(const cw_dataset_t *ds, const cw_train_opts_t *o, uint32_t threads, cw_train_result_t *res,
+                       char *errstr, size_t errstr_size) {
+    prep_t prep = {0};
+    cw_nbsvm_result_t nr = {0};
+    size_t ecap = 0;
+    int rc = -1;
+    prep_build(&prep, ds, NULL, ds->n, o);
+    cw_model_t *m = cw_model_new(vocab_clone(prep.vocab), ds->nlabels, (const char *const *)ds->label_names,
+                                 ds->nlabels, o->ngram, prep.nbuckets);
+    cw_nbsvm_opts_t no;
+    cw_nbsvm_opts_init(&no);
+    no.folds = o->folds;
+    no.valid_frac = o->valid_frac;
+    no.c = o->svm_c;
+    if (o->c_min > 0.0) no.c_min = o->c_min;
+    if (o->c_max > 0.0) no.c_max = o->c_max;
+    no.threads = threads;
+    no.seed = o->seed;
+    if (o->svm_eps > 0.0) no.eps = o->svm_eps;
+    cw_nbsvm_data_t d = {.ids = prep.f.ids, .off = prep.f.off, .n = ds->n, .labels = ds->labels,
+                         .nlabels = ds->nlabels, .nfeat = m->nrows};
+    if (no.c > 0.0)
+        note(o, "linear SVMs (one per label) on %zu rows, vocabulary %zu, %u n-gram buckets, C %g", ds->n,
+             cw_vocab_size(prep.vocab), prep.nbuckets, no.c);
+    else
+        note(o, "linear SVMs (one per label) on %zu rows, vocabulary %zu, %u n-gram buckets; C from %g to %g "
+             "chosen by %u-fold cross-validation", ds->n, cw_vocab_size(prep.vocab), prep.nbuckets, no.c_min,
+             no.c_max, no.folds);
+    if (cw_nbsvm_fit(&d, &no, m, &nr, errstr, errstr_size) != 0) goto done;
+    size_t ntrain = no.folds > 1 ? ds->n - ds->n / no.folds : ds->n - nr.nvalid;
+    for (size_t s = 0; s < nr.nsteps; s++) {
+        const cw_nbsvm_step_t *st = &nr.steps[s];
+        cw_train_epoch_t e = {.phase = 1, .epoch = (uint32_t)s + 1, .loss_mean = st->train_loss,
+                              .loss_sum = st->train_loss * (double)ntrain, .valid_acc = st->valid_acc,
+                              .valid_loss = st->valid_loss, .c = st->c, .seconds = st->seconds};
+        e.examples_per_s = st->seconds > 0 ? (double)ntrain * (no.folds > 1 ? no.folds : 1) / st->seconds : 0.0;
+        record_epoch(res, &ecap, &e, o);
+        if (st->unconverged)
+            note(o, "C %g: %u of the solves stopped at the pass limit before converging", st->c, st->unconverged);
+    }
+    const cw_nbsvm_step_t *ch = &nr.steps[nr.chosen];
+    cw_train_epoch_t fin = {.phase = 2, .epoch = 1, .loss_mean = nr.final_loss,
+                            .loss_sum = nr.final_loss * (double)ds->n, .valid_acc = -1, .valid_loss = -1, .c = ch->c,
+                            .seconds = nr.final_seconds};
+    fin.examples_per_s = nr.final_seconds > 0 ? (double)ds->n / nr.final_seconds : 0.0;
+    if (ch->valid_acc >= 0)
+        note(o, "C %g had the best cross-validated accuracy (%.4f, log-loss %.4f at temperature %.3g); refitting "
+             "on all %zu rows", ch->c, ch->valid_acc, ch->valid_loss, ch->temperature, ds->n);
+    record_epoch(res, &ecap, &fin, o);
+    res->model = m;
+    m = NULL;
+    res->best_epoch = (uint32_t)nr.chosen + 1;
+    res->best_valid_acc = ch->valid_acc;
+    res->best_c = ch->c;
+    res->ntrain = ntrain;
+    res->nvalid = nr.nvalid;
+    rc = 0;
+done:
+    cw_model_destroy(m);
+    cw_free(nr.steps);
+    prep_free(&prep);
+    return rc;
+}
+
 int cw_train(const cw_dataset_t *ds, const cw_train_opts_t *o, cw_train_result_t *res, char *errstr,
              size_t errstr_size) {
     memset(res, 0, sizeof(*res));
@@ -846,6 +936,18 @@ int cw_train(const cw_dataset_t *ds, const cw_train_opts_t *o, cw_train_result_t
     if (ds->n < 2 || ds->nlabels < 1) {
         cw_seterr(errstr, errstr_size, "%s: need at least 2 rows to train (has %zu)", ds->path, ds->n);
         return -1;
+    }
+    if (!strcmp(o->recipe, "default")) {
+        if (o->dim != 0 && o->dim != ds->nlabels) {
+            cw_seterr(errstr, errstr_size, "bad options: the default recipe's model has one dimension per label "
+                      "(%u); dim %u applies to the seed and fasttext recipes", ds->nlabels, o->dim);
+            return -1;
+        }
+        rc = train_nbsvm(ds, o, threads, res, errstr, errstr_size);
+        res->threads = threads;
+        res->seconds = cw_now_s() - t0;
+        if (rc != 0) cw_train_result_free(res);
+        return rc;
     }
     if (o->dim == 0 || o->epochs == 0 || !(o->lr > 0.f) || o->valid_frac < 0.0 || o->valid_frac >= 1.0 ||
         o->dropout < 0.f || o->dropout >= 1.f) {

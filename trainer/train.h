@@ -10,9 +10,20 @@
  *   weights of the epoch with the best one (strictly greater) are kept.
  *   Batches run through the backend interface (backend.h), one thread.
  *
- * Recipe "default" (fastText-style, tuned to generalise, nothing dataset
- * specific): words plus hashed bigrams (buckets: as many as the distinct
- * bigrams of the data, at most 2M), per-example SGD with lr 0.25 decaying
+ * Recipe "default": one linear SVM per label over naive-Bayes-scaled TF-IDF
+ * bag features (words plus hashed bigrams; buckets: as many as the distinct
+ * bigrams of the data, at most 2M), C chosen by cross-validation over a
+ * doubling grid, every label refitted on all rows, and the result written
+ * EXACTLY as the EmbeddingBag-mean + Linear model (dim = the number of
+ * labels, fc_w the identity; nbsvm.h says why that is exact) with one
+ * fitted temperature so the served probabilities are calibrated. On the
+ * shared AG News files it scores 91.5% on test.csv (fastText's paper
+ * recipe: 89.4%); on 80/20 splits of train.csv it is 0.4 points above the
+ * fasttext recipe. Nothing is fixed for a data set: C follows the
+ * cross-validated accuracy, the features' weights follow the data.
+ *
+ * Recipe "fasttext" (the earlier default; fastText-style): words plus hashed
+ * bigrams, per-example SGD with lr 0.25 decaying
  * linearly to 0 over the run, each training bag's features dropped with
  * probability 0.8
  * (a fresh draw every time; the strongest single regulariser measured),
@@ -33,7 +44,8 @@
  * model trains with Hogwild threads.
  *
  * Determinism: threads == 1 gives identical weights for the same seed and
- * data. With more threads, Hogwild updates race (as in fastText), so the
+ * data. The default recipe gives the same weights for any thread count (its
+ * solves are independent jobs with their own seeds). fasttext: with more threads, Hogwild updates race (as in fastText), so the
  * phase-1 model (and a lone model) varies slightly from run to run; the
  * members of an ensemble train one per thread and do not.
  *
@@ -51,7 +63,8 @@
 
 /* One epoch's numbers, passed to the progress callback and kept in the result. */
 typedef struct cw_train_epoch_s {
-    uint32_t phase;        /* 1: with validation split; 2: retraining on all rows */
+    uint32_t phase;        /* 1: with validation split; 2: retraining on all rows
+                              (default recipe: 1 = a candidate C, 2 = the final fit) */
     uint32_t epoch;        /* 1-based within its phase */
     uint32_t member;       /* ensemble member (0 when there is one model) */
     double loss_sum;       /* sum of per-batch mean losses (the notebook's "total loss") */
@@ -59,6 +72,7 @@ typedef struct cw_train_epoch_s {
     double valid_acc;      /* validation accuracy after the epoch (-1 when none) */
     double valid_loss;     /* validation mean cross-entropy (-1 when none) */
     double lr;             /* learning rate at the start of the epoch */
+    double c;              /* default recipe: the SVM regularisation C of this step (0 otherwise) */
     double seconds;
     double examples_per_s;
 } cw_train_epoch_t;
@@ -68,7 +82,7 @@ typedef void (cw_train_progress_cb)(const cw_train_epoch_t *e, void *opaque);
 typedef void (cw_train_note_cb)(const char *msg, void *opaque);
 
 typedef struct cw_train_opts_s {
-    char recipe[16];          /* "seed" or "default" */
+    char recipe[16];          /* "seed", "default" or "fasttext" */
     uint32_t dim;
     uint32_t epochs;          /* seed: the count; default: the maximum of phase 1 */
     float lr;
@@ -95,6 +109,10 @@ typedef struct cw_train_opts_s {
                                  without a lower validation loss (0 = never) */
     int keep_best;            /* seed: keep the epoch with the best validation accuracy */
     const char *device;       /* backend spec for the seed recipe ("cpu") */
+    uint32_t folds;           /* default: cross-validation folds choosing C (1: hold out valid_frac) */
+    double svm_c;             /* default: > 0 fixes C (no search) */
+    double c_min, c_max;      /* default: the doubling grid C is searched over */
+    double svm_eps;           /* default: solver tolerance (0 = nbsvm.h's) */
     cw_train_progress_cb *progress;
     cw_train_note_cb *note;
     void *opaque;
@@ -110,6 +128,7 @@ typedef struct cw_train_result_s {
     uint32_t best_epoch;      /* seed: the kept epoch; default: the chosen count (member_holdout:
                                  the members' kept epochs, mean rounded) */
     double best_valid_acc;    /* (member_holdout: the members' at their kept epochs, mean) */
+    double best_c;            /* default: the chosen C */
     size_t ntrain, nvalid;    /* rows in each split of phase 1 */
     double seconds;           /* wall time of cw_train() */
     uint32_t threads;         /* threads used */

@@ -70,7 +70,7 @@ static void test_config(void) {
              "bad.conf:2: key 'min_new_examples': expected an integer, got a string");
     conf_bad("holdout = \"h.csv\";\nmax_accuracy_drop = 1.5;\n", "bad.conf:2: key 'max_accuracy_drop': 1.5 is out of range");
     conf_bad("holdout = \"h.csv\";\nmin_new_examples = 0;\n", "bad.conf:2: key 'min_new_examples'");
-    conf_bad("holdout = \"h.csv\";\nrecipe = \"magic\";\n", "bad.conf:2: key 'recipe': 'magic' is not one of default, seed");
+    conf_bad("holdout = \"h.csv\";\nrecipe = \"magic\";\n", "bad.conf:2: key 'recipe': 'magic' is not one of default, seed, fasttext");
     conf_bad("holdout = \"h.csv\";\nkafka = {\n  socket_timeout_mss = 5;\n};\n",
              "bad.conf:3: kafka property 'socket.timeout.mss'");
     conf_bad("holdout = \"h.csv\";\nkafka = {\n  group_id = \"x\";\n};\n", "bad.conf:3: kafka property 'group.id' is set by the daemon");
