@@ -3,15 +3,18 @@
 # beside `fasttext predict` with a model of the same dimensions (dim, word
 # n-grams, buckets) on the same articles, in the same run, both pinned to one
 # core. fastText's model load is measured separately (a 1-line run) and
-# subtracted, so both figures are steady-state throughput.
-# Usage: bash bench/infer.sh [REPEAT] [BATCH]
+# subtracted, so both figures are steady-state throughput. Each round runs
+# both, in alternating order; the summary is the median of the rounds'
+# ratios (this machine's speed drifts by tens of percent between seconds).
+# Usage: bash bench/infer.sh [REPEAT] [BATCH] [ROUNDS]
 # Env: BUILD (default build), DATA (default ../shared/data/ag_news).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 DATA=${DATA:-../shared/data/ag_news}
-REPEAT=${1:-10}
+REPEAT=${1:-30}
 BATCH=${2:-64}
+ROUNDS=${3:-7}
 export CATWIRE=$BUILD/worker/catwire
 command -v fasttext >/dev/null || { echo "fasttext not installed (apt-get install fasttext)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -40,14 +43,24 @@ PY
 head -1 "$tmp/test.txt" > "$tmp/one.txt"
 lines=$(wc -l < "$tmp/test.txt")
 now() { date +%s.%N; }
-best_ft=""
-for i in 1 2 3; do
+ratios=()
+run_ft() {
+    local t0 t1 t2
     t0=$(now); $pin fasttext predict "$tmp/ft.bin" "$tmp/one.txt" >/dev/null; t1=$(now)
     $pin fasttext predict "$tmp/ft.bin" "$tmp/test.txt" >/dev/null; t2=$(now)
     rate=$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$lines" 'BEGIN{d=(c-b)-(b-a); if (d<=0) d=1e-9; printf "%.0f", (n-1)/d}')
+}
+run_cw() {
     cw=$($pin "$BUILD/bench/bench_infer" --registry "$tmp/reg" --model bench --data "$DATA/test.csv" \
         --batch "$BATCH" --repeat "$REPEAT")
     cwrate=$(sed -n 's/.*articles_per_s=\([0-9]*\).*/\1/p' <<<"$cw")
+}
+for i in $(seq 1 "$ROUNDS"); do
+    if [ $((i % 2)) -eq 1 ]; then run_ft; run_cw; else run_cw; run_ft; fi
+    r=$(awk -v a="$cwrate" -v b="$rate" 'BEGIN{printf "%.2f", a/b}')
+    ratios+=("$r")
     echo "round $i: fasttext predict ${rate} articles/s (load subtracted) | $cw"
-    printf "round %d ratio catwire/fasttext per core = %.2f\n" "$i" "$(awk -v a="$cwrate" -v b="$rate" 'BEGIN{print a/b}')"
+    echo "round $i ratio catwire/fasttext per core = $r"
 done
+med=$(printf "%s\n" "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}')
+echo "median ratio catwire/fasttext per core over $ROUNDS rounds = $med (min $(printf "%s\n" "${ratios[@]}" | sort -g | head -1), max $(printf "%s\n" "${ratios[@]}" | sort -g | tail -1))"

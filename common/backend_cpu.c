@@ -15,14 +15,14 @@
  * updated; this is exactly torch's dense update, since the other rows would
  * get w -= lr * 0.
  *
- * Inference projection: when a model has fewer labels than dimensions, the
- * forward pass of a backend that has already averaged many ids switches to
+ * Inference projection: when a model has no more labels than dimensions
+ * (the default recipe's models have exactly as many), the forward pass of a backend that has already averaged many ids switches to
  * P = emb · fc_wᵀ (nrows x nlabels, one cblas_sgemm, built lazily once the
  * ids forwarded since the weights last changed reach nrows / 4, so a one-off
  * evaluation never pays for it, or at once by cw_backend_prepare(), which
  * servers call after each upload): logits of a bag = mean over its ids of
  * P[id] + fc_b, the same math up to float rounding, nlabels floats read per
- * id instead of dim. P is dropped on upload and on train_step, and before
+ * id instead of dim and no BLAS call per batch. P is dropped on upload and on train_step, and before
  * each forward the fc weights are compared with the copy taken when P was
  * built, so updates made through other backends sharing the model (every
  * SGD step changes fc_w) are seen too; a caller that edits emb rows of a
@@ -110,8 +110,8 @@ static int cpu_upload(cw_backend_t *be, cw_model_t *m, char *errstr, size_t errs
     return 0;
 }
 
-static int check_batch(const cw_model_t *m, const cw_batch_t *b, int training, char *errstr,
-                       size_t errstr_size) {
+/* The bags' offsets: start at 0, non-decreasing, within nids. */
+static int check_offsets(const cw_batch_t *b, char *errstr, size_t errstr_size) {
     if (b->nbags == 0) return 0;
     if (!b->offsets || b->offsets[0] != 0) {
         cw_seterr(errstr, errstr_size, "batch: offsets[0] must be 0");
@@ -125,13 +125,21 @@ static int check_batch(const cw_model_t *m, const cw_batch_t *b, int training, c
             return -1;
         }
     }
-    for (size_t i = 0; i < b->nids; i++) {
-        if (b->ids[i] < 0 || (uint64_t)b->ids[i] >= m->nrows) {
-            cw_seterr(errstr, errstr_size, "batch: id %ld at %zu out of range [0, %llu)", (long)b->ids[i], i,
-                      (unsigned long long)m->nrows);
-            return -1;
-        }
-    }
+    return 0;
+}
+
+static int bad_id(const cw_model_t *m, const cw_batch_t *b, size_t i, char *errstr, size_t errstr_size) {
+    cw_seterr(errstr, errstr_size, "batch: id %ld at %zu out of range [0, %llu)", (long)b->ids[i], i,
+              (unsigned long long)m->nrows);
+    return -1;
+}
+
+static int check_batch(const cw_model_t *m, const cw_batch_t *b, int training, char *errstr,
+                       size_t errstr_size) {
+    if (b->nbags == 0) return 0;
+    if (check_offsets(b, errstr, errstr_size) != 0) return -1;
+    for (size_t i = 0; i < b->nids; i++)
+        if (b->ids[i] < 0 || (uint64_t)b->ids[i] >= m->nrows) return bad_id(m, b, i, errstr, errstr_size);
     if (training) {
         if (!b->labels) {
             cw_seterr(errstr, errstr_size, "batch: training needs labels");
@@ -201,14 +209,20 @@ static void proj_build(cpu_ctx_t *c, const cw_model_t *m) {
     c->proj_ok = 1;
 }
 
-/* logits[i] = mean of proj rows of bag i + fc_b (fc_b alone when empty). */
-static void forward_proj(const cpu_ctx_t *c, const cw_model_t *m, const cw_batch_t *b, float *logits) {
+/* logits[i] = mean of proj rows of bag i + fc_b (fc_b alone when empty).
+ * The ids are range-checked here, in the one pass that reads them (the
+ * offsets were checked before); -1 on the first bad one. */
+static int forward_proj(const cpu_ctx_t *c, const cw_model_t *m, const cw_batch_t *b, float *logits, char *errstr,
+                        size_t errstr_size) {
     size_t k = m->nlabels, nb = b->nbags;
     const float *bias = c->proj_fc + (size_t)k * m->dim;
     const int32_t *ids = b->ids;
+    uint64_t nrows = m->nrows;
     for (size_t i = 0; i < nb; i++) {
         size_t s = b->offsets[i], e = i + 1 < nb ? b->offsets[i + 1] : b->nids;
         float *z = logits + i * k;
+        for (size_t t = s; t < e; t++)
+            if ((uint64_t)(uint32_t)ids[t] >= nrows) return bad_id(m, b, t, errstr, errstr_size);
         if (k == 4) {
             float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
             for (size_t t = s; t < e; t++) {
@@ -233,15 +247,16 @@ static void forward_proj(const cpu_ctx_t *c, const cw_model_t *m, const cw_batch
         float inv = e > s ? 1.0f / (float)(e - s) : 0.f;
         for (size_t l = 0; l < k; l++) z[l] = z[l] * inv + bias[l];
     }
+    return 0;
 }
 
 static int cpu_forward(cw_backend_t *be, const cw_batch_t *b, float *probs, char *errstr,
                        size_t errstr_size) {
     cpu_ctx_t *c = be->ctx;
     const cw_model_t *m = be->model;
-    if (check_batch(m, b, 0, errstr, errstr_size) != 0) return -1;
+    if (check_offsets(b, errstr, errstr_size) != 0) return -1;
     if (b->nbags == 0) return 0;
-    if (m->nlabels < m->dim) {
+    if (m->nlabels <= m->dim) {
         if (c->proj_ok && !proj_current(c, m)) {
             c->proj_ok = 0;
             c->direct_ids = 0;
@@ -249,8 +264,9 @@ static int cpu_forward(cw_backend_t *be, const cw_batch_t *b, float *probs, char
         if (!c->proj_ok && c->direct_ids + b->nids >= m->nrows / 4) proj_build(c, m);
     }
     if (c->proj_ok) {
-        forward_proj(c, m, b, probs);
+        if (forward_proj(c, m, b, probs, errstr, errstr_size) != 0) return -1;
     } else {
+        if (check_batch(m, b, 0, errstr, errstr_size) != 0) return -1;
         c->direct_ids += b->nids;
         forward_logits(c, m, b);
         memcpy(probs, c->logits, b->nbags * m->nlabels * sizeof(float));
@@ -443,7 +459,7 @@ static int cpu_prepare(cw_backend_t *be, char *errstr, size_t errstr_size) {
     const cw_model_t *m = be->model;
     (void)errstr;
     (void)errstr_size;
-    if (m->nlabels < m->dim && !proj_current(c, m)) proj_build(c, m);
+    if (m->nlabels <= m->dim && !proj_current(c, m)) proj_build(c, m);
     return 0;
 }
 

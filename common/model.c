@@ -54,6 +54,7 @@ int cw_model_label_id(const cw_model_t *m, const char *name) {
 /* fastText's n-gram mixing constant; token hashes are util.h's cw_hash64. */
 #define CW_NGRAM_MULT 116049371ULL
 #define CW_NGRAM_MAX 8
+#define FEAT_RUN 64
 
 /* Bucket of an n-gram hash: Lemire's multiply-shift range reduction (no
  * division on the hot path). */
@@ -71,34 +72,33 @@ size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
     cw_grow((void **)ids, cap, *count + n + extra, sizeof(int32_t));
     int32_t *out = *ids + *count;
     const cw_vocab_t *v = m->vocab;
-    const char *buf = toks->buf;
 
-    if (N == 1) {
-        for (size_t i = 0; i < n; i++) {
-            const char *t = buf + toks->start[i];
-            size_t len = toks->len[i];
-            out[i] = (int32_t)cw_vocab_lookup_hashed(v, t, len, cw_hash64(t, len));
-        }
-    } else {
-        /* One hash per token, shared by the word lookup and every n-gram that
-         * contains it. Words go to out[0..n); the n-grams ending at token i
-         * (lengths 2..N) follow in order of i, then length. The n-gram of
-         * tokens s..i hashes as fastText combines word hashes:
-         * h = H_s; h = h * MULT + H_t for t = s+1..i. */
-        uint64_t ring[CW_NGRAM_MAX];
-        uint64_t base = cw_vocab_size(v), nb = m->nbuckets;
-        size_t o = n;
-        for (size_t i = 0; i < n; i++) {
-            const char *t = buf + toks->start[i];
-            size_t len = toks->len[i];
-            uint64_t H = cw_hash64(t, len);
-            out[i] = (int32_t)cw_vocab_lookup_hashed(v, t, len, H);
-            ring[i % CW_NGRAM_MAX] = H;
-            uint64_t h = H, pw = 1;
-            for (uint32_t k = 2; k <= N && k <= i + 1; k++) {
-                pw *= CW_NGRAM_MULT;
-                h += ring[(i + 1 - k) % CW_NGRAM_MAX] * pw;
-                out[o++] = (int32_t)(base + ngram_bucket(h, nb));
+    /* Words go to out[0..n), looked up a run of FEAT_RUN at a time with
+     * their hashes, which the n-grams reuse; the n-grams ending at token i
+     * (lengths 2..N) follow in order of i, then length. The n-gram of tokens
+     * s..i hashes as fastText combines word hashes: h = H_s; h = h * MULT +
+     * H_t for t = s+1..i (so a bigram is H_i + MULT * H_(i-1)). */
+    uint64_t hs[FEAT_RUN], ring[CW_NGRAM_MAX];
+    uint64_t base = cw_vocab_size(v), nb = m->nbuckets, prev = 0;
+    int32_t *ng = out + n;
+    for (size_t r = 0; r < n; r += FEAT_RUN) {
+        size_t e = r + FEAT_RUN < n ? r + FEAT_RUN : n;
+        cw_vocab_lookup_run(v, toks, r, e - r, hs, out + r);
+        if (N == 2) {
+            for (size_t i = r; i < e; i++) {
+                uint64_t H = hs[i - r];
+                if (i > 0) *ng++ = (int32_t)(base + ngram_bucket(H + prev * CW_NGRAM_MULT, nb));
+                prev = H;
+            }
+        } else if (N > 2) {
+            for (size_t i = r; i < e; i++) {
+                uint64_t H = hs[i - r], h = H, pw = 1;
+                ring[i % CW_NGRAM_MAX] = H;
+                for (uint32_t k = 2; k <= N && k <= i + 1; k++) {
+                    pw *= CW_NGRAM_MULT;
+                    h += ring[(i + 1 - k) % CW_NGRAM_MAX] * pw;
+                    *ng++ = (int32_t)(base + ngram_bucket(h, nb));
+                }
             }
         }
     }

@@ -235,6 +235,56 @@ static inline unsigned word_block16(const unsigned char *s, char *o) {
 }
 #endif
 
+#if CW_TOKENIZER_SSE2
+/* The plain-ASCII fast path. While whole 16-byte blocks hold only ASCII
+ * bytes other than " and < (so no byte is deleted, inserted or decoded, and
+ * the output is the input lowercased, byte for byte), each block is stored
+ * lowercased at the same offset and its boundaries come from two masks:
+ * separators (ASCII whitespace as Python's \s, 0x1c-0x1f, ; and :) end the
+ * pending token; punctuation (' . , ( ) ! ?) ends it and is a token of its
+ * own. Returns the offset of the first block it did not take (a multiple of
+ * 16); *ts is the start of the pending token. Same tokens as the scalar
+ * path, which takes over from there with nothing to undo. */
+static size_t plain_blocks(const unsigned char *s, size_t len, char *o, cw_tokens_t *t, size_t *ts) {
+    size_t i = 0, start = *ts;
+    const __m128i zero = _mm_setzero_si128();
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, zero),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('<'))));
+        if (_mm_movemask_epi8(special)) break;
+        __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+        _mm_storeu_si128((__m128i *)(o + i), _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+        __m128i sep = _mm_or_si128(
+            _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x0e))),
+            _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x1b)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x21))));
+        sep = _mm_or_si128(sep, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
+                                             _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))));
+        __m128i pun = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\'')), _mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+        pun = _mm_or_si128(pun, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('!'))));
+        pun = _mm_or_si128(pun, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('(')),
+                                             _mm_cmpeq_epi8(v, _mm_set1_epi8(')'))));
+        pun = _mm_or_si128(pun, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+        unsigned pm = (unsigned)_mm_movemask_epi8(pun);
+        unsigned b = pm | (unsigned)_mm_movemask_epi8(sep);
+        while (b) {
+            unsigned q = (unsigned)__builtin_ctz(b);
+            size_t pos = i + q;
+            if (start < pos) tokens_push(t, start, pos);
+            if (pm >> q & 1u) tokens_push(t, pos, pos + 1);
+            start = pos + 1;
+            b &= b - 1;
+        }
+        i += 16;
+    }
+    *ts = start;
+    return i;
+}
+#endif
+
 /* Final_Sigma look-ahead: is the first character at or after s[i] that is not
  * case-ignorable a cased one? (No such character: 0.) */
 static int next_is_cased(const unsigned char *s, size_t i, size_t len) {
@@ -268,7 +318,8 @@ static int match_br(const unsigned char *s, size_t i, size_t len, size_t *end) {
 void cw_tokenize(const char *text, size_t len, cw_tokens_t *t) {
     const unsigned char *s = (const unsigned char *)text;
     if (len > CW_TOKENIZE_MAX) len = CW_TOKENIZE_MAX;
-    /* 16 bytes of slack: the SIMD path stores whole 16-byte blocks. */
+    /* 16 bytes of slack: the SIMD path stores whole 16-byte blocks (and
+     * CW_TOKENS_SLACK, tokenizer.h, is covered). */
     cw_grow((void **)&t->buf, &t->buf_cap, 3 * len + 20, 1);
     t->n = 0;
     char *o = t->buf;
@@ -276,6 +327,17 @@ void cw_tokenize(const char *text, size_t len, cw_tokens_t *t) {
     size_t ts = 0;     /* start of the current token in o */
     int cased = 0;     /* Final_Sigma look-back: last non-case-ignorable char was cased */
     size_t i = 0;
+#if CW_TOKENIZER_SSE2
+    i = w = plain_blocks(s, len, o, t, &ts);
+    /* Only ASCII so far: the look-back is the last byte's (^ and ` are
+     * case-ignorable: look past them). */
+    for (size_t j = i; j > 0; j--) {
+        unsigned k = ascii_kind[s[j - 1]];
+        if (k == K_WORD_CI || k == K_PUNCT_CI || k == K_SEP_CI) continue;
+        cased = k == K_WORD_CASED;
+        break;
+    }
+#endif
 
 #define END_TOKEN()                             \
     do {                                        \

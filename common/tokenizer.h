@@ -19,8 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every producer of a cw_tokens_t (cw_tokenize, cw_dataset_tokens) leaves at
+ * least this many readable bytes after the end of any token, so the
+ * featurizer may read a token's tail as one 8-byte load. */
+#define CW_TOKENS_SLACK 8
+
 typedef struct cw_tokens_s {
-    char *buf;           /* token bytes; token i is buf[start[i] .. start[i]+len[i]) */
+    char *buf;           /* token bytes; token i is buf[start[i] .. start[i]+len[i]),
+                            followed by >= CW_TOKENS_SLACK readable bytes */
     size_t buf_len, buf_cap;
     uint32_t *start;     /* byte offset of each token in buf */
     uint32_t *len;       /* byte length of each token */

@@ -239,38 +239,6 @@ uint64_t cw_fnv1a64(const void *data, size_t len, uint64_t h) {
     return h;
 }
 
-static inline uint64_t load_le64(const unsigned char *p) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-#else
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-#endif
-}
-
-uint64_t cw_hash64(const void *data, size_t len) {
-    const unsigned char *p = data;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)len * 0xff51afd7ed558ccdULL);
-    while (len >= 8) {
-        h = (h ^ load_le64(p)) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 29;
-        p += 8;
-        len -= 8;
-    }
-    if (len) {
-        uint64_t v = 0;
-        for (size_t i = 0; i < len; i++) v |= (uint64_t)p[i] << (8 * i);
-        h = (h ^ v) * 0x94d049bb133111ebULL;
-    }
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 29;
-    return h;
-}
-
 static uint32_t crc32c_table[8][256];
 static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
 

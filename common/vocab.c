@@ -1,12 +1,15 @@
 /* vocab.c: token counting and the token <-> id table. See vocab.h.
  *
  * Both the counter and the vocabulary are an open-addressing hash table
- * (linear probing, power-of-two size, load <= 1/2) of 64-bit slots over an
+ * (linear probing, power-of-two size, load <= 1/2) of 16-byte slots over an
  * array of entries whose bytes live in one growing arena. A slot holds the
- * entry's 32-bit hash beside its index, so a probe rejects other tokens (and
- * finds the end of a miss) without touching the entries: lookups are the
- * serving hot path. Token bytes are
- * hashed with cw_hash64 (util.h), the same hash the n-gram featurizer uses. */
+ * token's first 8 bytes, a tag (its hash with the low byte replaced by its
+ * length, capped at 255) and the entry index: a token of at most 8 bytes is
+ * found, or rejected, by its slot alone (equal tag and prefix means equal
+ * length and bytes), a longer one compares only its tail with the arena.
+ * Lookups are the serving hot path: one cache line per probe instead of a
+ * slot, an entry and the arena. Token bytes are hashed with cw_hash64
+ * (util.h), the same hash the n-gram featurizer uses. */
 #include "vocab.h"
 
 #include <stdlib.h>
@@ -14,10 +17,13 @@
 
 #include "util.h"
 
-#define EMPTY_SLOT UINT64_MAX
-#define SLOT(h, i) (((uint64_t)(h) << 32) | (uint32_t)(i))
-#define SLOT_HASH(v) ((uint32_t)((v) >> 32))
-#define SLOT_ENTRY(v) ((uint32_t)(v))
+#define EMPTY_IDX UINT32_MAX
+
+typedef struct slot_s {
+    uint64_t pre;    /* the token's first 8 bytes, zero-padded (prefix8) */
+    uint32_t tag;    /* slot_tag(hash, length) */
+    uint32_t idx;    /* entry index, EMPTY_IDX when free */
+} slot_t;
 
 typedef struct entry_s {
     uint64_t off;    /* token bytes: arena[off .. off+len) */
@@ -32,7 +38,7 @@ typedef struct table_s {
     size_t arena_len, arena_cap;
     entry_t *ent;
     size_t n, ent_cap;
-    uint64_t *slot;  /* SLOT(hash, entry index), or EMPTY_SLOT */
+    slot_t *slot;
     size_t nslots;   /* power of two, or 0 before the first insert */
 } table_t;
 
@@ -45,6 +51,16 @@ static inline uint32_t fold_hash(uint64_t h) { return (uint32_t)(h ^ (h >> 32));
 
 static uint32_t tok_hash(const char *tok, size_t len) { return fold_hash(cw_hash64(tok, len)); }
 
+static inline uint32_t slot_tag(uint32_t h, size_t len) { return (h & ~0xffu) | (uint32_t)(len < 255 ? len : 255); }
+
+/* The slot key: the token's first min(len, 8) bytes, little-endian, zero-padded
+ * (what cw_hash64_pre returns beside the hash). */
+static inline uint64_t prefix8(const char *tok, size_t len) {
+    uint64_t v = 0;
+    cw_hash64_pre(tok, len, &v);
+    return v;
+}
+
 static void table_free(table_t *t) {
     cw_free(t->arena);
     cw_free(t->ent);
@@ -53,28 +69,32 @@ static void table_free(table_t *t) {
 
 static void table_rehash(table_t *t, size_t nslots) {
     cw_free(t->slot);
-    t->slot = cw_malloc(nslots * sizeof(uint64_t));
-    memset(t->slot, 0xff, nslots * sizeof(uint64_t));
+    t->slot = cw_malloc(nslots * sizeof(slot_t));
+    for (size_t s = 0; s < nslots; s++) t->slot[s] = (slot_t){.pre = 0, .tag = 0, .idx = EMPTY_IDX};
     t->nslots = nslots;
     size_t mask = nslots - 1;
     for (size_t i = 0; i < t->n; i++) {
-        size_t s = t->ent[i].hash & mask;
-        while (t->slot[s] != EMPTY_SLOT) s = (s + 1) & mask;
-        t->slot[s] = SLOT(t->ent[i].hash, i);
+        const entry_t *e = &t->ent[i];
+        size_t s = e->hash & mask;
+        while (t->slot[s].idx != EMPTY_IDX) s = (s + 1) & mask;
+        t->slot[s] = (slot_t){.pre = prefix8(t->arena + e->off, e->len), .tag = slot_tag(e->hash, e->len),
+                              .idx = (uint32_t)i};
     }
 }
 
 
-/* Slot holding tok, or the empty slot where it would go. */
-static size_t table_probe(const table_t *t, const char *tok, size_t len, uint32_t h) {
+/* Slot holding tok (whose slot key is pre), or the empty slot where it would go. */
+static inline size_t table_probe(const table_t *t, const char *tok, size_t len, uint32_t h, uint64_t pre) {
     size_t mask = t->nslots - 1;
     size_t s = h & mask;
+    uint32_t tag = slot_tag(h, len);
     for (;;) {
-        uint64_t v = t->slot[s];
-        if (v == EMPTY_SLOT) return s;
-        if (SLOT_HASH(v) == h) {
-            const entry_t *en = &t->ent[SLOT_ENTRY(v)];
-            if (en->len == len && memcmp(t->arena + en->off, tok, len) == 0) return s;
+        const slot_t *sl = &t->slot[s];
+        if (sl->idx == EMPTY_IDX) return s;
+        if (sl->tag == tag && sl->pre == pre) {
+            if (len <= 8) return s; /* same length (len < 255) and same bytes */
+            const entry_t *en = &t->ent[sl->idx];
+            if (en->len == len && memcmp(t->arena + en->off + 8, tok + 8, len - 8) == 0) return s;
         }
         s = (s + 1) & mask;
     }
@@ -82,17 +102,20 @@ static size_t table_probe(const table_t *t, const char *tok, size_t len, uint32_
 
 static int64_t table_find(const table_t *t, const char *tok, size_t len) {
     if (t->nslots == 0) return -1;
-    uint64_t v = t->slot[table_probe(t, tok, len, tok_hash(tok, len))];
-    return v == EMPTY_SLOT ? -1 : (int64_t)SLOT_ENTRY(v);
+    uint64_t pre;
+    uint32_t h = fold_hash(cw_hash64_pre(tok, len, &pre));
+    uint32_t idx = t->slot[table_probe(t, tok, len, h, pre)].idx;
+    return idx == EMPTY_IDX ? -1 : (int64_t)idx;
 }
 
 /* Entry index of tok, inserting it (count 0) when absent; *added tells which. */
 static uint32_t table_intern(table_t *t, const char *tok, size_t len, uint32_t h, int *added) {
     if (2 * (t->n + 1) > t->nslots) table_rehash(t, t->nslots ? 2 * t->nslots : 1024);
-    size_t s = table_probe(t, tok, len, h);
-    if (t->slot[s] != EMPTY_SLOT) {
+    uint64_t pre = prefix8(tok, len);
+    size_t s = table_probe(t, tok, len, h, pre);
+    if (t->slot[s].idx != EMPTY_IDX) {
         *added = 0;
-        return SLOT_ENTRY(t->slot[s]);
+        return t->slot[s].idx;
     }
     cw_grow((void **)&t->arena, &t->arena_cap, t->arena_len + len + 1, 1);
     memcpy(t->arena + t->arena_len, tok, len);
@@ -100,7 +123,7 @@ static uint32_t table_intern(table_t *t, const char *tok, size_t len, uint32_t h
     cw_grow((void **)&t->ent, &t->ent_cap, t->n + 1, sizeof(entry_t));
     t->ent[t->n] = (entry_t){.off = t->arena_len, .len = (uint32_t)len, .hash = h, .count = 0};
     t->arena_len += len + 1;
-    t->slot[s] = SLOT(h, t->n);
+    t->slot[s] = (slot_t){.pre = pre, .tag = slot_tag(h, len), .idx = (uint32_t)t->n};
     *added = 1;
     return (uint32_t)t->n++;
 }
@@ -195,10 +218,22 @@ cw_vocab_t *cw_vocab_build(const cw_vocab_counter_t *c, uint64_t min_count, uint
 
 size_t cw_vocab_size(const cw_vocab_t *v) { return v->t.n; }
 
-uint32_t cw_vocab_lookup_hashed(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash) {
+uint32_t cw_vocab_lookup_key(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash, uint64_t prefix) {
     if (v->t.nslots == 0) return CW_VOCAB_UNK_ID;
-    uint64_t e = v->t.slot[table_probe(&v->t, tok, len, fold_hash(hash))];
-    return e == EMPTY_SLOT ? CW_VOCAB_UNK_ID : SLOT_ENTRY(e);
+    uint32_t idx = v->t.slot[table_probe(&v->t, tok, len, fold_hash(hash), prefix)].idx;
+    return idx == EMPTY_IDX ? CW_VOCAB_UNK_ID : idx;
+}
+
+void cw_vocab_lookup_run(const cw_vocab_t *v, const cw_tokens_t *t, size_t first, size_t n, uint64_t *hash,
+                         int32_t *ids) {
+    for (size_t j = 0; j < n; j++) {
+        const char *tok = t->buf + t->start[first + j];
+        size_t len = t->len[first + j];
+        uint64_t pre, h = cw_hash64_pre_padded(tok, len, &pre); /* CW_TOKENS_SLACK */
+        hash[j] = h;
+        uint32_t idx = v->t.nslots ? v->t.slot[table_probe(&v->t, tok, len, fold_hash(h), pre)].idx : EMPTY_IDX;
+        ids[j] = (int32_t)(idx == EMPTY_IDX ? CW_VOCAB_UNK_ID : idx);
+    }
 }
 
 uint32_t cw_vocab_lookup(const cw_vocab_t *v, const char *tok, size_t len) {

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokenizer.h"
+
 #define CW_VOCAB_UNK_ID 0
 #define CW_VOCAB_UNK "<unk>"
 
@@ -41,8 +43,14 @@ void cw_vocab_destroy(cw_vocab_t *v);
 size_t cw_vocab_size(const cw_vocab_t *v);
 /* Id of a token, CW_VOCAB_UNK_ID when absent. */
 uint32_t cw_vocab_lookup(const cw_vocab_t *v, const char *tok, size_t len);
-/* Same, for a caller that already computed hash = cw_hash64(tok, len). */
-uint32_t cw_vocab_lookup_hashed(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash);
+/* Same, for a caller that already computed hash = cw_hash64_pre(tok, len,
+ * &prefix) (util.h). */
+uint32_t cw_vocab_lookup_key(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash, uint64_t prefix);
+/* The serving path: ids[j] = the id of token first + j of t and hash[j] =
+ * its cw_hash64 (which the n-gram featurizer reuses), for j < n. One call
+ * per run of tokens keeps the probe loop inlined. */
+void cw_vocab_lookup_run(const cw_vocab_t *v, const cw_tokens_t *t, size_t first, size_t n, uint64_t *hash,
+                         int32_t *ids);
 /* Id of a token, or -1 when absent (to tell "<unk>" from unknown). */
 int64_t cw_vocab_find(const cw_vocab_t *v, const char *tok, size_t len);
 /* Bytes of token id (not NUL-terminated); *len receives the length. */

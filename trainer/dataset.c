@@ -213,7 +213,7 @@ cw_dataset_t *cw_dataset_load(const char *path, const cw_dataset_opts_t *o, char
                       (unsigned long long)line);
             goto done;
         }
-        cw_grow((void **)&ds->buf, &buf_cap, blen + t.buf_len + 1, 1);
+        cw_grow((void **)&ds->buf, &buf_cap, blen + t.buf_len + 1 + CW_TOKENS_SLACK, 1);
         if (ds->ntok + t.n + 1 > tok_cap) {
             cw_grow((void **)&ds->start, &tok_cap, ds->ntok + t.n + 1, sizeof(uint32_t));
             ds->len = cw_realloc(ds->len, tok_cap * sizeof(uint32_t));

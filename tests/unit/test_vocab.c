@@ -48,7 +48,8 @@ static void test_order(void) {
     }
     CHECK(cw_vocab_lookup(v, "zzz", 3) == CW_VOCAB_UNK_ID, "unknown -> 0");
     CHECK(cw_vocab_find(v, "zzz", 3) == -1, "find unknown -> -1");
-    CHECK(cw_vocab_lookup_hashed(v, "zzz", 3, cw_hash64("zzz", 3)) == CW_VOCAB_UNK_ID, "hashed unknown -> 0");
+    uint64_t zpre, zh = cw_hash64_pre("zzz", 3, &zpre);
+    CHECK(cw_vocab_lookup_key(v, "zzz", 3, zh, zpre) == CW_VOCAB_UNK_ID, "keyed unknown -> 0");
     CHECK(cw_vocab_lookup(v, "a", 0) == CW_VOCAB_UNK_ID, "empty token -> 0");
     size_t len = 1;
     CHECK(cw_vocab_token(v, 99, &len) == NULL && len == 0, "token of bad id");
@@ -120,7 +121,8 @@ static void test_many(void) {
         size_t len;
         const char *t = cw_vocab_token(v, id, &len);
         if (cw_vocab_lookup(v, t, len) != id) bad++;
-        if (cw_vocab_lookup_hashed(v, t, len, cw_hash64(t, len)) != id) bad++;
+        uint64_t pre, h = cw_hash64_pre(t, len, &pre);
+        if (cw_vocab_lookup_key(v, t, len, h, pre) != id) bad++;
         int i = atoi(t + 1);
         uint64_t cnt = (uint64_t)(i % 7) + 1;
         if (cnt > prev_count) bad++;
