@@ -171,7 +171,34 @@ static void test_sample1k(void) {
     cw_dataset_destroy(ds);
 }
 
+/* The token hash is part of every checkpoint's meaning (n-gram ids,
+ * CW_CKPT_NGRAM_HASH v1): pinned values, and the padded variant the
+ * featurizer uses equals the plain one, prefix included, at every length. */
+static void test_hash(void) {
+    CHECK(cw_hash64("", 0) == 0x7fc31562f04b31b4ULL, "hash of \"\": %016llx", (unsigned long long)cw_hash64("", 0));
+    CHECK(cw_hash64("news", 4) == 0xea05e50f6b0537d8ULL, "hash of news");
+    CHECK(cw_hash64("catwire-classifier", 18) == 0xf0276233041c4b74ULL, "hash of catwire-classifier");
+    unsigned char buf[48 + CW_TOKENS_SLACK];
+    uint64_t x = 88172645463325252ULL;
+    int bad = 0;
+    for (int it = 0; it < 20000; it++) {
+        size_t len = (size_t)(it % 41);
+        for (size_t i = 0; i < sizeof buf; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[i] = (unsigned char)x;
+        }
+        uint64_t p1, p2, want = 0;
+        for (size_t i = 0; i < len && i < 8; i++) want |= (uint64_t)buf[i] << (8 * i);
+        uint64_t a = cw_hash64_pre(buf, len, &p1), b = cw_hash64_pre_padded(buf, len, &p2);
+        bad += a != b || a != cw_hash64(buf, len) || p1 != want || p2 != want;
+    }
+    CHECK(bad == 0, "%d padded/plain hash or prefix mismatches", bad);
+}
+
 int main(void) {
+    test_hash();
     test_order();
     test_push_merge();
     test_many();
