@@ -5,12 +5,16 @@
  *
  *   bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]
  *             [--articles N] [--sizes 1,64,1024] [--partitions N]
- *             [--python 'PYTHON bench/python_worker.py'] [--no-embedded]
+ *             [--python 'PYTHON bench/python_worker.py'] [--no-embedded] [--rounds R]
  *
  * (bench/e2e.sh supplies the model, a real broker and the Python baseline.)
  * Modes per size, each with its own topics and group: passthrough (the
  * worker with skip_model), python (bench/python_worker.py: confluent-kafka
- * and numpy with a model of the same shape; only with --python), catwire.
+ * and numpy with a model of the same shape; only with --python; once per
+ * size), catwire. Passthrough and catwire run as --rounds pairs (default 3)
+ * in alternating order; each catwire row is compared with its own pair's
+ * passthrough, and a MEDIAN row gives the median pair (this machine's speed
+ * drifts by tens of percent from one run to the next).
  *
  * Per configuration: a fresh set of topics and consumer group, a worker on
  * its own thread, a warm-up (group join, first fetches) that is not
@@ -44,6 +48,7 @@
 #include "worker.h"
 
 #define BENCH_MAX_SIZES 8
+#define BENCH_MAX_ROUNDS 15
 #define BENCH_PY_REFERENCE 15000.0 /* articles/s: the figure quoted in issue 3 */
 
 typedef struct bench_opts_s {
@@ -59,6 +64,7 @@ typedef struct bench_opts_s {
     int64_t sizes[BENCH_MAX_SIZES];
     int nsizes;
     int embedded;
+    int rounds;          /* passthrough/catwire pairs per size (alternating order) */
     const char *device;  /* the catwire worker's device: cpu, cuda, cuda:N, auto */
 } bench_opts_t;
 
@@ -319,6 +325,17 @@ done:
     return rc;
 }
 
+static int bench_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (n >= 1; v is sorted in place). */
+static double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode,
                              const bench_cell_t *c, const bench_cell_t *pass, const bench_cell_t *py) {
     char vs_pass[32] = "", vs_py[32] = "";
@@ -350,7 +367,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         {"articles", required_argument, NULL, 'n'}, {"sizes", required_argument, NULL, 's'},
         {"partitions", required_argument, NULL, 'p'}, {"python", required_argument, NULL, 'P'},
         {"no-embedded", no_argument, NULL, 'E'},   {"help", no_argument, NULL, 'h'},
-        {"device", required_argument, NULL, 'D'},
+        {"device", required_argument, NULL, 'D'}, {"rounds", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -362,8 +379,9 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
     o->model = "news";
     o->data = getenv("CATWIRE_DATA");
     if (!o->data || !*o->data) o->data = "../shared/data/ag_news";
-    o->articles = 30000;
+    o->articles = 100000;
     o->partitions = 16;
+    o->rounds = 3;
     o->embedded = 1;
     o->device = "cpu";
     o->sizes[0] = 1;
@@ -381,6 +399,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         case 'D': o->device = optarg; break;
         case 'n': o->articles = strtoull(optarg, NULL, 10); break;
         case 'p': o->partitions = atoi(optarg); break;
+        case 'R': o->rounds = atoi(optarg); break;
         case 's': {
             char *s = optarg, *end;
             o->nsizes = 0;
@@ -397,13 +416,14 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
             printf("usage: bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]\n"
                    "                 [--articles N] [--sizes 1,64,1024] [--partitions N] [--no-embedded]\n"
                    "                 [--python 'PYTHON bench/python_worker.py'] [--device cpu|cuda|cuda:N|auto]\n"
+                   "                 [--rounds R]   (passthrough/catwire pairs per size, default 3)\n"
                    "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
                    "(`catwire demo` trains and publishes one).\n");
             return -1;
         default: return 2;
         }
     }
-    if (!o->articles || o->partitions < 1 || !o->nsizes) return 2;
+    if (!o->articles || o->partitions < 1 || !o->nsizes || o->rounds < 1 || o->rounds > BENCH_MAX_ROUNDS) return 2;
     return 0;
 }
 
@@ -478,7 +498,6 @@ int main(int argc, char **argv) {
             bench_cell_t cells[3];
             cw_kafka_mock_t *mk = NULL;
             const char *brokers = brokers_list[b];
-            static const bench_mode_t order[3] = {BENCH_PASSTHROUGH, BENCH_PYTHON, BENCH_CATWIRE};
             memset(cells, 0, sizeof(cells));
             if (!brokers) { /* a fresh embedded broker per size keeps memory flat */
                 mk = cw_kafka_mock_new(1, errstr, sizeof(errstr));
@@ -488,17 +507,55 @@ int main(int argc, char **argv) {
                 }
                 brokers = cw_kafka_mock_bootstraps(mk);
             }
-            for (int m = 0; m < 3 && !bench_stop; m++) {
-                bench_mode_t mode = order[m];
-                if (mode == BENCH_PYTHON && !o.python) continue;
-                if (bench_cell(&o, brokers, mk, tags[b], o.sizes[s], mode, &rows, &cells[mode],
+            /* The Python worker once; then `rounds` passthrough/catwire pairs,
+             * alternating which goes first, each catwire row compared with the
+             * passthrough of its own pair; the summary is the median pair. */
+            if (o.python) {
+                if (bench_cell(&o, brokers, mk, tags[b], o.sizes[s], BENCH_PYTHON, &rows, &cells[BENCH_PYTHON],
                                errstr, sizeof(errstr))) {
-                    fprintf(stderr, "bench_e2e: %s %s max_articles=%" PRId64 ": %s\n", tags[b],
-                            bench_mode_names[mode], o.sizes[s], errstr);
-                    cells[mode].ok = 0;
+                    fprintf(stderr, "bench_e2e: %s python max_articles=%" PRId64 ": %s\n", tags[b], o.sizes[s],
+                            errstr);
+                    cells[BENCH_PYTHON].ok = 0;
                 }
-                bench_print_cell(tags[b], o.sizes[s], mode, &cells[mode], &cells[BENCH_PASSTHROUGH],
-                                 o.python ? &cells[BENCH_PYTHON] : NULL);
+                bench_print_cell(tags[b], o.sizes[s], BENCH_PYTHON, &cells[BENCH_PYTHON], NULL, NULL);
+            }
+            double ratio[BENCH_MAX_ROUNDS], cw_rate[BENCH_MAX_ROUNDS], pass_rate[BENCH_MAX_ROUNDS];
+            int npairs = 0;
+            for (int r = 0; r < o.rounds && !bench_stop; r++) {
+                bench_mode_t pair[2] = {BENCH_PASSTHROUGH, BENCH_CATWIRE};
+                if (r % 2) pair[0] = BENCH_CATWIRE, pair[1] = BENCH_PASSTHROUGH;
+                for (int m = 0; m < 2 && !bench_stop; m++) {
+                    bench_mode_t mode = pair[m];
+                    if (bench_cell(&o, brokers, mk, tags[b], o.sizes[s], mode, &rows, &cells[mode], errstr,
+                                   sizeof(errstr))) {
+                        fprintf(stderr, "bench_e2e: %s %s max_articles=%" PRId64 ": %s\n", tags[b],
+                                bench_mode_names[mode], o.sizes[s], errstr);
+                        cells[mode].ok = 0;
+                    }
+                }
+                if (bench_stop) break;
+                bench_print_cell(tags[b], o.sizes[s], BENCH_PASSTHROUGH, &cells[BENCH_PASSTHROUGH], NULL, NULL);
+                bench_print_cell(tags[b], o.sizes[s], BENCH_CATWIRE, &cells[BENCH_CATWIRE],
+                                 &cells[BENCH_PASSTHROUGH], o.python ? &cells[BENCH_PYTHON] : NULL);
+                if (cells[BENCH_CATWIRE].ok && cells[BENCH_PASSTHROUGH].ok && cells[BENCH_PASSTHROUGH].sat.throughput > 0) {
+                    cw_rate[npairs] = cells[BENCH_CATWIRE].sat.throughput;
+                    pass_rate[npairs] = cells[BENCH_PASSTHROUGH].sat.throughput;
+                    ratio[npairs] = cw_rate[npairs] / pass_rate[npairs];
+                    npairs++;
+                }
+            }
+            if (npairs > 0) {
+                char vs_py[32];
+                double mcw = bench_median(cw_rate, npairs);
+                if (o.python && cells[BENCH_PYTHON].ok && cells[BENCH_PYTHON].sat.throughput > 0)
+                    snprintf(vs_py, sizeof(vs_py), "%.1fx measured", mcw / cells[BENCH_PYTHON].sat.throughput);
+                else
+                    snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", mcw / BENCH_PY_REFERENCE);
+                printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %7s | %7s | %8s | %8s | %7.2f | %-14s |\n",
+                       tags[b], o.sizes[s], "MEDIAN", mcw, "", "", "", "", "", bench_median(ratio, npairs), vs_py);
+                printf("|          |       | (of %d pairs: passthrough median %.0f/s; vs pass = median of the pairs' ratios) |\n",
+                       npairs, bench_median(pass_rate, npairs));
+                fflush(stdout);
             }
             cw_kafka_mock_destroy(mk);
         }
@@ -506,7 +563,8 @@ int main(int argc, char **argv) {
     printf("\narticles/s: saturated run, results / (first publish -> last result). batch: mean\n"
            "articles per batch of the catwire worker (warm-up included). p50/p99: latency of that run (up to 10,000\n"
            "articles in flight); @1k/s: 2,000 articles paced at 1,000/s.\n"
-           "vs pass: catwire / passthrough (same worker, model step skipped), goal >= 0.70.\n"
+           "vs pass: catwire / passthrough (same worker, model step skipped), goal >= 0.70; each\n"
+           "size runs --rounds pairs in alternating order, MEDIAN rows are the median pair.\n"
            "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka +\n"
            "numpy, same model shape) measured in this run on the same broker; \"quoted*\" means\n"
            "no Python worker ran (--python) and the ratio is to %.0f articles/s, the figure\n"

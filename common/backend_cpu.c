@@ -41,6 +41,9 @@
 
 #include "util.h"
 
+/* How many ids ahead forward_proj prefetches projection rows. */
+#define CW_CPU_PREFETCH 8
+
 /* Below this many bags the fused loops beat a cblas_sgemm call. */
 #define CW_CPU_BLAS_MIN_BAGS 8
 
@@ -226,6 +229,9 @@ static int forward_proj(const cpu_ctx_t *c, const cw_model_t *m, const cw_batch_
         if (k == 4) {
             float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
             for (size_t t = s; t < e; t++) {
+                /* The rows are scattered over the table: start loading a
+                 * later one while this one is summed. */
+                if (t + CW_CPU_PREFETCH < b->nids) __builtin_prefetch(c->proj + (size_t)ids[t + CW_CPU_PREFETCH] * 4);
                 const float *p = c->proj + (size_t)ids[t] * 4;
                 a0 += p[0];
                 a1 += p[1];
