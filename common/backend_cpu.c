@@ -16,13 +16,15 @@
  * get w -= lr * 0.
  *
  * Inference projection: when a model has no more labels than dimensions
- * (the default recipe's models have exactly as many), the forward pass of a backend that has already averaged many ids switches to
+ * (the default recipe's models have exactly as many), the forward pass of a
+ * backend that has already averaged many ids switches to
  * P = emb · fc_wᵀ (nrows x nlabels, one cblas_sgemm, built lazily once the
  * ids forwarded since the weights last changed reach nrows / 4, so a one-off
  * evaluation never pays for it, or at once by cw_backend_prepare(), which
  * servers call after each upload): logits of a bag = mean over its ids of
  * P[id] + fc_b, the same math up to float rounding, nlabels floats read per
- * id instead of dim and no BLAS call per batch. P is dropped on upload and on train_step, and before
+ * id instead of dim and no BLAS call per batch. P is dropped on upload and
+ * on train_step, and before
  * each forward the fc weights are compared with the copy taken when P was
  * built, so updates made through other backends sharing the model (every
  * SGD step changes fc_w) are seen too; a caller that edits emb rows of a

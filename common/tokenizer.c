@@ -209,6 +209,12 @@ static inline size_t utf8_encode(char *o, uint32_t cp) {
 }
 
 #if CW_TOKENIZER_SSE2
+/* v with A-Z lowered (every other byte unchanged). */
+static inline __m128i lower16(__m128i v) {
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    return _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+}
+
 /* Copy 16 bytes from s to o with A-Z lowered, and return a mask with bit j set
  * when s[j] may end a run of plain ASCII word bytes: bytes below 0x23 (space,
  * controls, ! and ") or above 0x7F, and ' ( ) , . : ; < ? ^ `. Only the bytes
@@ -228,9 +234,7 @@ static inline unsigned word_block16(const unsigned char *s, char *o) {
     m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
     m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('^')));
     m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('`')));
-    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
-                               _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-    _mm_storeu_si128((__m128i *)o, _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+    _mm_storeu_si128((__m128i *)o, lower16(v));
     return (unsigned)_mm_movemask_epi8(m);
 }
 #endif
@@ -254,9 +258,7 @@ static size_t plain_blocks(const unsigned char *s, size_t len, char *o, cw_token
                                        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('<'))));
         if (_mm_movemask_epi8(special)) break;
-        __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
-                                   _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-        _mm_storeu_si128((__m128i *)(o + i), _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+        _mm_storeu_si128((__m128i *)(o + i), lower16(v));
         __m128i sep = _mm_or_si128(
             _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x0e))),
             _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x1b)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x21))));

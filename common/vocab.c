@@ -20,7 +20,7 @@
 #define EMPTY_IDX UINT32_MAX
 
 typedef struct slot_s {
-    uint64_t pre;    /* the token's first 8 bytes, zero-padded (prefix8) */
+    uint64_t pre;    /* the token's first 8 bytes, zero-padded (cw_hash64_pre's prefix) */
     uint32_t tag;    /* slot_tag(hash, length) */
     uint32_t idx;    /* entry index, EMPTY_IDX when free */
 } slot_t;
@@ -49,17 +49,7 @@ struct cw_vocab_s { table_t t; };
  * already hashed a token (the featurizer) looks it up without rehashing. */
 static inline uint32_t fold_hash(uint64_t h) { return (uint32_t)(h ^ (h >> 32)); }
 
-static uint32_t tok_hash(const char *tok, size_t len) { return fold_hash(cw_hash64(tok, len)); }
-
 static inline uint32_t slot_tag(uint32_t h, size_t len) { return (h & ~0xffu) | (uint32_t)(len < 255 ? len : 255); }
-
-/* The slot key: the token's first min(len, 8) bytes, little-endian, zero-padded
- * (what cw_hash64_pre returns beside the hash). */
-static inline uint64_t prefix8(const char *tok, size_t len) {
-    uint64_t v = 0;
-    cw_hash64_pre(tok, len, &v);
-    return v;
-}
 
 static void table_free(table_t *t) {
     cw_free(t->arena);
@@ -77,8 +67,9 @@ static void table_rehash(table_t *t, size_t nslots) {
         const entry_t *e = &t->ent[i];
         size_t s = e->hash & mask;
         while (t->slot[s].idx != EMPTY_IDX) s = (s + 1) & mask;
-        t->slot[s] = (slot_t){.pre = prefix8(t->arena + e->off, e->len), .tag = slot_tag(e->hash, e->len),
-                              .idx = (uint32_t)i};
+        uint64_t pre;
+        cw_hash64_pre(t->arena + e->off, e->len, &pre);
+        t->slot[s] = (slot_t){.pre = pre, .tag = slot_tag(e->hash, e->len), .idx = (uint32_t)i};
     }
 }
 
@@ -100,18 +91,22 @@ static inline size_t table_probe(const table_t *t, const char *tok, size_t len, 
     }
 }
 
+/* Entry index of tok (hash = cw_hash64 of it, pre its slot key), or EMPTY_IDX. */
+static inline uint32_t table_index(const table_t *t, const char *tok, size_t len, uint64_t hash, uint64_t pre) {
+    return t->nslots ? t->slot[table_probe(t, tok, len, fold_hash(hash), pre)].idx : EMPTY_IDX;
+}
+
 static int64_t table_find(const table_t *t, const char *tok, size_t len) {
-    if (t->nslots == 0) return -1;
-    uint64_t pre;
-    uint32_t h = fold_hash(cw_hash64_pre(tok, len, &pre));
-    uint32_t idx = t->slot[table_probe(t, tok, len, h, pre)].idx;
+    uint64_t pre, h = cw_hash64_pre(tok, len, &pre);
+    uint32_t idx = table_index(t, tok, len, h, pre);
     return idx == EMPTY_IDX ? -1 : (int64_t)idx;
 }
 
 /* Entry index of tok, inserting it (count 0) when absent; *added tells which. */
-static uint32_t table_intern(table_t *t, const char *tok, size_t len, uint32_t h, int *added) {
+static uint32_t table_intern(table_t *t, const char *tok, size_t len, int *added) {
     if (2 * (t->n + 1) > t->nslots) table_rehash(t, t->nslots ? 2 * t->nslots : 1024);
-    uint64_t pre = prefix8(tok, len);
+    uint64_t pre;
+    uint32_t h = fold_hash(cw_hash64_pre(tok, len, &pre));
     size_t s = table_probe(t, tok, len, h, pre);
     if (t->slot[s].idx != EMPTY_IDX) {
         *added = 0;
@@ -140,7 +135,7 @@ void cw_vocab_counter_destroy(cw_vocab_counter_t *c) {
 
 static void counter_add_n(cw_vocab_counter_t *c, const char *tok, size_t len, uint64_t n) {
     int added;
-    uint32_t e = table_intern(&c->t, tok, len, tok_hash(tok, len), &added);
+    uint32_t e = table_intern(&c->t, tok, len, &added);
     c->t.ent[e].count += n;
 }
 
@@ -160,14 +155,13 @@ void cw_vocab_counter_merge(cw_vocab_counter_t *dst, const cw_vocab_counter_t *s
 cw_vocab_t *cw_vocab_new(void) {
     cw_vocab_t *v = cw_calloc(1, sizeof(*v));
     int added;
-    table_intern(&v->t, CW_VOCAB_UNK, strlen(CW_VOCAB_UNK), tok_hash(CW_VOCAB_UNK, strlen(CW_VOCAB_UNK)),
-                 &added);
+    table_intern(&v->t, CW_VOCAB_UNK, strlen(CW_VOCAB_UNK), &added);
     return v;
 }
 
 int64_t cw_vocab_push(cw_vocab_t *v, const char *tok, size_t len) {
     int added;
-    uint32_t e = table_intern(&v->t, tok, len, tok_hash(tok, len), &added);
+    uint32_t e = table_intern(&v->t, tok, len, &added);
     return added ? (int64_t)e : -1;
 }
 
@@ -219,8 +213,7 @@ cw_vocab_t *cw_vocab_build(const cw_vocab_counter_t *c, uint64_t min_count, uint
 size_t cw_vocab_size(const cw_vocab_t *v) { return v->t.n; }
 
 uint32_t cw_vocab_lookup_key(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash, uint64_t prefix) {
-    if (v->t.nslots == 0) return CW_VOCAB_UNK_ID;
-    uint32_t idx = v->t.slot[table_probe(&v->t, tok, len, fold_hash(hash), prefix)].idx;
+    uint32_t idx = table_index(&v->t, tok, len, hash, prefix);
     return idx == EMPTY_IDX ? CW_VOCAB_UNK_ID : idx;
 }
 
@@ -231,7 +224,7 @@ void cw_vocab_lookup_run(const cw_vocab_t *v, const cw_tokens_t *t, size_t first
         size_t len = t->len[first + j];
         uint64_t pre, h = cw_hash64_pre_padded(tok, len, &pre); /* CW_TOKENS_SLACK */
         hash[j] = h;
-        uint32_t idx = v->t.nslots ? v->t.slot[table_probe(&v->t, tok, len, fold_hash(h), pre)].idx : EMPTY_IDX;
+        uint32_t idx = table_index(&v->t, tok, len, h, pre);
         ids[j] = (int32_t)(idx == EMPTY_IDX ? CW_VOCAB_UNK_ID : idx);
     }
 }

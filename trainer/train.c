@@ -77,16 +77,10 @@ int cw_train_opts_init(cw_train_opts_t *o, const char *recipe, char *errstr, siz
         cw_nbsvm_opts_t no;
         cw_nbsvm_opts_init(&no);
         snprintf(o->recipe, sizeof(o->recipe), "default");
-        o->dim = 0;        /* the number of labels (nbsvm.h) */
-        o->epochs = 1;
-        o->lr = 1.0f;      /* unused */
-        o->batch = 1;
+        /* dim 0: one per label (nbsvm.h); no epochs, lr or batch; C searched. */
         o->ngram = 2;
-        o->nbuckets = 0;
         o->bucket_mult = 1.0f;
-        o->threads = 0;
         o->folds = no.folds;
-        o->svm_c = 0.0;
         o->c_min = no.c_min;
         o->c_max = no.c_max;
         return 0;
