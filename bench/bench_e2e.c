@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -139,6 +140,8 @@ static void bench_rows_free(bench_rows_t *r) {
 
 static void *bench_worker_main(void *arg) {
     bench_worker_t *bw = arg;
+    /* Named, so that top -H and perf tell the worker from the bench's own threads. */
+    prctl(PR_SET_NAME, "cw-worker", 0, 0, 0);
     bw->rc = cw_worker_run(bw->w);
     return NULL;
 }

@@ -44,7 +44,7 @@
 #include "util.h"
 
 /* How many ids ahead forward_proj prefetches projection rows. */
-#define CW_CPU_PREFETCH 8
+#define CW_CPU_PREFETCH 32
 
 /* Below this many bags the fused loops beat a cblas_sgemm call. */
 #define CW_CPU_BLAS_MIN_BAGS 8

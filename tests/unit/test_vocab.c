@@ -133,6 +133,67 @@ static void test_many(void) {
     cw_vocab_counter_destroy(c);
 }
 
+/* Tokens that agree with a vocabulary token in their first 8 or 16 bytes, or
+ * in everything but the length, must not be taken for it, on the run lookup
+ * (the serving path, with its prefetching and key words) as on the plain one. */
+static void test_near_misses(void) {
+    static const char *const known[] = {
+        "a", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq",
+        "abcdefghijklmnopqrstuvwxyz0123456789", "zbcdefghijklmnopqrstuvwxyz0123456789", "x123456y",
+        "abcdefghmrjwaa", "abcdefghijklmnopdvguaa", /* collide with the last two unknown ones */
+    };
+    static const char *const unknown[] = {
+        "b", "abcdefgz", "abcdefgha", "abcdefghz", "abcdefghijklmnoq", "abcdefghijklmnopz",
+        "abcdefghijklmnopqr", "abcdefghijklmnopqrstuvwxyz012345678", "abcdefghijklmnopqrstuvwxyz0123456788",
+        "abcdefghijklmnopqrstuvwxyz01234567890", "abcdefghijklmno", "x123456", "x123456yy",
+        "abcdefghdaiaaa", "abcdefghijklmnopwbmhaa",
+    };
+    enum { NK = sizeof known / sizeof *known, NU = sizeof unknown / sizeof *unknown };
+    /* Those two pairs have the same length, the same first 8 (16) bytes and
+     * the same table hash (vocab.c's fold of cw_hash64; found by a birthday
+     * search), so they share a home slot and a tag: only the token's later
+     * bytes tell them apart. */
+    for (int p = 0; p < 2; p++) {
+        const char *x = known[NK - 2 + p], *y = unknown[NU - 2 + p];
+        uint64_t hx = cw_hash64(x, strlen(x)), hy = cw_hash64(y, strlen(y));
+        CHECK(strlen(x) == strlen(y) && (uint32_t)(hx ^ (hx >> 32)) == (uint32_t)(hy ^ (hy >> 32)),
+              "'%s' and '%s' no longer collide", x, y);
+    }
+    cw_vocab_counter_t *c = cw_vocab_counter_new();
+    for (int i = 0; i < NK; i++)
+        for (int k = 0; k <= NK - i; k++) cw_vocab_counter_add(c, known[i], strlen(known[i]));
+    cw_vocab_t *v = cw_vocab_build(c, 0, 0);
+    char text[2048];
+    size_t used = 0;
+    for (int r = 0; r < 3; r++) { /* more tokens than one prefetch run */
+        for (int i = 0; i < NK; i++) used += (size_t)snprintf(text + used, sizeof text - used, "%s ", known[i]);
+        for (int i = 0; i < NU; i++) used += (size_t)snprintf(text + used, sizeof text - used, "%s ", unknown[i]);
+    }
+    cw_tokens_t t;
+    cw_tokens_init(&t);
+    cw_tokenize(text, used, &t);
+    CHECK(t.n == 3 * (NK + NU), "%zu tokens", t.n);
+    int32_t ids[3 * (NK + NU)];
+    uint64_t hs[3 * (NK + NU)];
+    cw_vocab_lookup_run(v, &t, 0, t.n, hs, ids);
+    int bad = 0;
+    for (size_t j = 0; j < t.n; j++) {
+        size_t r = j % (NK + NU);
+        const char *want = r < NK ? known[r] : unknown[r - NK];
+        int64_t id = cw_vocab_find(v, want, strlen(want));
+        if ((r < NK) != (id > 0)) bad++;
+        if (ids[j] != (id > 0 ? id : CW_VOCAB_UNK_ID)) {
+            if (bad++ < 5) fprintf(stderr, "run lookup of '%s': %d, want %lld\n", want, ids[j], (long long)id);
+        }
+        if (hs[j] != cw_hash64(want, strlen(want))) bad++;
+        if (r < NK && !token_is(v, (uint32_t)id, want)) bad++;
+    }
+    CHECK(bad == 0, "%d near-miss lookups wrong", bad);
+    cw_tokens_free(&t);
+    cw_vocab_destroy(v);
+    cw_vocab_counter_destroy(c);
+}
+
 static void test_sample1k(void) {
     char err[512] = "", path[4096];
     snprintf(path, sizeof(path), "%s/sample-1k.csv", CW_TEST_DATA);
@@ -202,6 +263,7 @@ int main(void) {
     test_order();
     test_push_merge();
     test_many();
+    test_near_misses();
     test_sample1k();
     if (failures) {
         fprintf(stderr, "test_vocab: %d failure(s)\n", failures);
