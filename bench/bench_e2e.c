@@ -6,12 +6,13 @@
  *   bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]
  *             [--articles N] [--sizes 1,64,1024] [--partitions N]
  *             [--python 'PYTHON bench/python_worker.py'] [--no-embedded] [--rounds R]
+ *             [--set KEY=VALUE ...]   (worker config, e.g. kafka.linger.ms=10)
  *
  * (bench/e2e.sh supplies the model, a real broker and the Python baseline.)
  * Modes per size, each with its own topics and group: passthrough (the
  * worker with skip_model), python (bench/python_worker.py: confluent-kafka
  * and numpy with a model of the same shape; only with --python; once per
- * size), catwire. Passthrough and catwire run as --rounds pairs (default 3)
+ * size), catwire. Passthrough and catwire run as --rounds pairs (default 5)
  * in alternating order; each catwire row is compared with its own pair's
  * passthrough, and a MEDIAN row gives the median pair (this machine's speed
  * drifts by tens of percent from one run to the next).
@@ -24,8 +25,14 @@
  *     publish -> last result), and the latency of that run;
  *   - paced: 2,000 articles at 1,000 articles/s: latency when not queueing.
  * Latency = result consumed - article handed to the producer (one clock).
+ * CPU time of the saturated run is read too (the process's and the worker
+ * thread's clocks): per result it tells what the model step costs in place,
+ * a figure that other tenants of the machine move far less than articles/s.
  * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
- * those rows are skipped and the output says so. */
+ * those rows are skipped and the output says so. A real broker is warmed up
+ * (50,000 articles through a passthrough worker, not measured) before its
+ * first row: a JVM that has not compiled its hot paths yet runs at a
+ * fraction of its speed. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -50,6 +57,7 @@
 
 #define BENCH_MAX_SIZES 8
 #define BENCH_MAX_ROUNDS 15
+#define BENCH_MAX_SETS 16
 #define BENCH_PY_REFERENCE 15000.0 /* articles/s: the figure quoted in issue 3 */
 
 typedef struct bench_opts_s {
@@ -66,6 +74,8 @@ typedef struct bench_opts_s {
     int nsizes;
     int embedded;
     int rounds;          /* passthrough/catwire pairs per size (alternating order) */
+    const char *worker_set[BENCH_MAX_SETS]; /* --set KEY=VALUE for both catwire workers' config */
+    int nsets;
     const char *device;  /* the catwire worker's device: cpu, cuda, cuda:N, auto */
 } bench_opts_t;
 
@@ -80,6 +90,11 @@ typedef struct bench_cell_s {
     int ok;
     cw_e2e_report_t sat, paced;
     double mean_batch;
+    /* CPU time of the saturated run per result, microseconds: the whole
+     * process (bench, worker and, on the embedded broker, the broker too) and
+     * the worker's thread alone (0 for the Python worker, a process of its own).
+     * Unlike articles/s, they do not move when other tenants take the cores. */
+    double cpu_us, worker_us;
 } bench_cell_t;
 
 typedef enum { BENCH_CATWIRE, BENCH_PASSTHROUGH, BENCH_PYTHON } bench_mode_t;
@@ -222,6 +237,12 @@ static int bench_topics(const char *brokers, cw_kafka_mock_t *mk, const char *co
     return 0;
 }
 
+static double bench_cpu_s(clockid_t id) {
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* One configuration: topics, worker, warm-up, saturated and paced runs. */
 static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_t *mk,
                       const char *tag, int64_t size, bench_mode_t mode, const bench_rows_t *rows,
@@ -272,6 +293,12 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
          * even when data arrived meanwhile (a real broker answers at once). */
         if (mk && cw_worker_conf_set(&wc, "kafka.fetch.wait.max.ms", "10", errstr, errstr_size))
             goto done;
+        for (int i = 0; i < o->nsets; i++) {
+            char key[256];
+            const char *eq = strchr(o->worker_set[i], '=');
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - o->worker_set[i]), o->worker_set[i]);
+            if (cw_worker_conf_set(&wc, key, eq + 1, errstr, errstr_size)) goto done;
+        }
         bw.w = cw_worker_new(&wc, errstr, errstr_size);
         if (!bw.w) goto done;
         if (pthread_create(&bw.thread, NULL, bench_worker_main, &bw)) {
@@ -305,7 +332,17 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
     snprintf(prefix, sizeof(prefix), "s%u-", seq);
     eo.count = o->articles;
     eo.window = 10000;
-    if (cw_e2e_run(&eo, &bench_stop, &cell->sat, errstr, errstr_size)) goto done;
+    {
+        clockid_t wclock;
+        int have_w = bw.w && pthread_getcpuclockid(bw.thread, &wclock) == 0;
+        double p0 = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID), w0 = have_w ? bench_cpu_s(wclock) : 0;
+        if (cw_e2e_run(&eo, &bench_stop, &cell->sat, errstr, errstr_size)) goto done;
+        double p1 = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID), w1 = have_w ? bench_cpu_s(wclock) : 0;
+        if (cell->sat.results) {
+            cell->cpu_us = (p1 - p0) * 1e6 / (double)cell->sat.results;
+            cell->worker_us = (w1 - w0) * 1e6 / (double)cell->sat.results;
+        }
+    }
     /* paced */
     snprintf(prefix, sizeof(prefix), "p%u-", seq);
     eo.count = 2000;
@@ -343,8 +380,8 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
                              const bench_cell_t *c, const bench_cell_t *pass, const bench_cell_t *py) {
     char vs_pass[32] = "", vs_py[32] = "";
     if (!c->ok) {
-        printf("| %-8s | %5" PRId64 " | %-11s | %10s | %5s | %7s | %7s | %8s | %8s | %7s | %-14s |\n",
-               broker, size, bench_mode_names[mode], "failed", "", "", "", "", "", "", "");
+        printf("| %-8s | %5" PRId64 " | %-11s | %10s | %5s | %6s | %6s | %7s | %7s | %8s | %8s | %7s | %-14s |\n",
+               broker, size, bench_mode_names[mode], "failed", "", "", "", "", "", "", "", "", "");
         return;
     }
     if (mode == BENCH_CATWIRE) {
@@ -355,10 +392,13 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
         else
             snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", c->sat.throughput / BENCH_PY_REFERENCE);
     }
-    char batch[16] = "-";
-    if (mode != BENCH_PYTHON) snprintf(batch, sizeof(batch), "%.1f", c->mean_batch);
-    printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %7.1f | %7.1f | %8.1f | %8.1f | %7s | %-14s |\n",
-           broker, size, bench_mode_names[mode], c->sat.throughput, batch, c->sat.lat_p50_ms,
+    char batch[16] = "-", wkr[16] = "-";
+    if (mode != BENCH_PYTHON) {
+        snprintf(batch, sizeof(batch), "%.1f", c->mean_batch);
+        snprintf(wkr, sizeof(wkr), "%.2f", c->worker_us);
+    }
+    printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6.2f | %6s | %7.1f | %7.1f | %8.1f | %8.1f | %7s | %-14s |\n",
+           broker, size, bench_mode_names[mode], c->sat.throughput, batch, c->cpu_us, wkr, c->sat.lat_p50_ms,
            c->sat.lat_p99_ms, c->paced.lat_p50_ms, c->paced.lat_p99_ms, vs_pass, vs_py);
     fflush(stdout);
 }
@@ -371,6 +411,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         {"partitions", required_argument, NULL, 'p'}, {"python", required_argument, NULL, 'P'},
         {"no-embedded", no_argument, NULL, 'E'},   {"help", no_argument, NULL, 'h'},
         {"device", required_argument, NULL, 'D'}, {"rounds", required_argument, NULL, 'R'},
+        {"set", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -384,14 +425,14 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
     if (!o->data || !*o->data) o->data = "../shared/data/ag_news";
     o->articles = 100000;
     o->partitions = 16;
-    o->rounds = 3;
+    o->rounds = 5;
     o->embedded = 1;
     o->device = "cpu";
     o->sizes[0] = 1;
     o->sizes[1] = 64;
     o->sizes[2] = 1024;
     o->nsizes = 3;
-    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:R:S:", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->brokers = optarg; break;
         case 'r': o->registry = optarg; break;
@@ -403,6 +444,10 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         case 'n': o->articles = strtoull(optarg, NULL, 10); break;
         case 'p': o->partitions = atoi(optarg); break;
         case 'R': o->rounds = atoi(optarg); break;
+        case 'S':
+            if (!strchr(optarg, '=') || *optarg == '=' || o->nsets == BENCH_MAX_SETS) return 2;
+            o->worker_set[o->nsets++] = optarg;
+            break;
         case 's': {
             char *s = optarg, *end;
             o->nsizes = 0;
@@ -419,7 +464,9 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
             printf("usage: bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]\n"
                    "                 [--articles N] [--sizes 1,64,1024] [--partitions N] [--no-embedded]\n"
                    "                 [--python 'PYTHON bench/python_worker.py'] [--device cpu|cuda|cuda:N|auto]\n"
-                   "                 [--rounds R]   (passthrough/catwire pairs per size, default 3)\n"
+                   "                 [--rounds R]   (passthrough/catwire pairs per size, default 5)\n"
+                   "                 [--set KEY=VALUE ...]  (worker config of the passthrough and catwire workers,\n"
+                   "                                         e.g. kafka.linger.ms=10; repeatable)\n"
                    "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
                    "(`catwire demo` trains and publishes one).\n");
             return -1;
@@ -493,10 +540,23 @@ int main(int argc, char **argv) {
            o.partitions, sysconf(_SC_NPROCESSORS_ONLN));
     if (!o.brokers)
         printf("real broker: none given (--brokers or CW_BENCH_BROKERS); its rows are skipped\n");
-    printf("\n| broker   | max_a | worker      | articles/s | batch | p50 ms  | p99 ms  | p50@1k/s | p99@1k/s | vs pass | vs python      |\n");
-    printf("|----------|-------|-------------|------------|-------|---------|---------|----------|----------|---------|----------------|\n");
+    printf("\n| broker   | max_a | worker      | articles/s | batch | cpu us | wkr us | p50 ms  | p99 ms  | p50@1k/s | p99@1k/s | vs pass | vs python      |\n");
+    printf("|----------|-------|-------------|------------|-------|--------|--------|---------|---------|----------|----------|---------|----------------|\n");
     fflush(stdout);
     for (int b = 0; b < nbrokers && !bench_stop; b++) {
+        if (brokers_list[b]) {
+            /* A JVM broker runs slowly until its JIT has compiled the hot
+             * paths: the first configuration measured would pay for that. */
+            bench_opts_t wo = o;
+            bench_cell_t warm;
+            wo.articles = o.articles < 50000 ? o.articles : 50000;
+            if (bench_cell(&wo, brokers_list[b], NULL, tags[b], 64, BENCH_PASSTHROUGH, &rows, &warm, errstr,
+                           sizeof(errstr)) || !warm.ok)
+                fprintf(stderr, "bench_e2e: warming up the %s broker failed: %s\n", tags[b], errstr);
+            else
+                printf("| %-8s | (broker warm-up: %" PRIu64 " articles through a passthrough worker, not measured) |\n",
+                       tags[b], wo.articles);
+        }
         for (int s = 0; s < o.nsizes && !bench_stop; s++) {
             bench_cell_t cells[3];
             cw_kafka_mock_t *mk = NULL;
@@ -523,6 +583,7 @@ int main(int argc, char **argv) {
                 bench_print_cell(tags[b], o.sizes[s], BENCH_PYTHON, &cells[BENCH_PYTHON], NULL, NULL);
             }
             double ratio[BENCH_MAX_ROUNDS], cw_rate[BENCH_MAX_ROUNDS], pass_rate[BENCH_MAX_ROUNDS];
+            double cpu_ratio[BENCH_MAX_ROUNDS], model_us[BENCH_MAX_ROUNDS];
             int npairs = 0;
             for (int r = 0; r < o.rounds && !bench_stop; r++) {
                 bench_mode_t pair[2] = {BENCH_PASSTHROUGH, BENCH_CATWIRE};
@@ -544,6 +605,9 @@ int main(int argc, char **argv) {
                     cw_rate[npairs] = cells[BENCH_CATWIRE].sat.throughput;
                     pass_rate[npairs] = cells[BENCH_PASSTHROUGH].sat.throughput;
                     ratio[npairs] = cw_rate[npairs] / pass_rate[npairs];
+                    cpu_ratio[npairs] = cells[BENCH_CATWIRE].cpu_us > 0
+                                            ? cells[BENCH_PASSTHROUGH].cpu_us / cells[BENCH_CATWIRE].cpu_us : 0;
+                    model_us[npairs] = cells[BENCH_CATWIRE].worker_us - cells[BENCH_PASSTHROUGH].worker_us;
                     npairs++;
                 }
             }
@@ -554,10 +618,13 @@ int main(int argc, char **argv) {
                     snprintf(vs_py, sizeof(vs_py), "%.1fx measured", mcw / cells[BENCH_PYTHON].sat.throughput);
                 else
                     snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", mcw / BENCH_PY_REFERENCE);
-                printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %7s | %7s | %8s | %8s | %7.2f | %-14s |\n",
-                       tags[b], o.sizes[s], "MEDIAN", mcw, "", "", "", "", "", bench_median(ratio, npairs), vs_py);
-                printf("|          |       | (of %d pairs: passthrough median %.0f/s; vs pass = median of the pairs' ratios) |\n",
-                       npairs, bench_median(pass_rate, npairs));
+                printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6s | %6s | %7s | %7s | %8s | %8s | %7.2f | %-14s |\n",
+                       tags[b], o.sizes[s], "MEDIAN", mcw, "", "", "", "", "", "", "", bench_median(ratio, npairs),
+                       vs_py);
+                printf("|          |       | (of %d pairs: passthrough median %.0f/s; vs pass = median of the pairs' ratios; "
+                       "cpu pass/catwire %.2f, model step %.2f us/article in the worker thread, medians) |\n",
+                       npairs, bench_median(pass_rate, npairs), bench_median(cpu_ratio, npairs),
+                       bench_median(model_us, npairs));
                 fflush(stdout);
             }
             cw_kafka_mock_destroy(mk);
@@ -566,6 +633,10 @@ int main(int argc, char **argv) {
     printf("\narticles/s: saturated run, results / (first publish -> last result). batch: mean\n"
            "articles per batch of the catwire worker (warm-up included). p50/p99: latency of that run (up to 10,000\n"
            "articles in flight); @1k/s: 2,000 articles paced at 1,000/s.\n"
+           "cpu us / wkr us: CPU microseconds per result in the saturated run, of the whole bench\n"
+           "process (on the embedded broker that includes the broker) / of the worker's thread.\n"
+           "\"cpu pass/catwire\" is the throughput ratio the run would show if it were CPU-bound\n"
+           "and alone on the machine; \"model step\" = catwire's wkr us - passthrough's.\n"
            "vs pass: catwire / passthrough (same worker, model step skipped), goal >= 0.70; each\n"
            "size runs --rounds pairs in alternating order, MEDIAN rows are the median pair.\n"
            "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka +\n"
