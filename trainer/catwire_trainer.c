@@ -310,7 +310,8 @@ static int cmd_train(int argc, char **argv) {
 #define OVV(opt) (ov[(opt) - O_TRAIN].v)
     if (OV(O_THREADS)) o.threads = (uint32_t)OVV(O_THREADS);
     if (OV(O_EPOCHS)) o.epochs = (uint32_t)OVV(O_EPOCHS);
-    if (OV(O_DIM)) o.dim = (uint32_t)OVV(O_DIM);
+    int dim_set = OV(O_DIM);
+    if (dim_set) o.dim = (uint32_t)OVV(O_DIM);
     if (OV(O_BATCH)) o.batch = (uint32_t)OVV(O_BATCH);
     if (OV(O_NGRAM)) o.ngram = (uint32_t)OVV(O_NGRAM);
     if (OV(O_BUCKETS)) o.nbuckets = (uint32_t)OVV(O_BUCKETS);
@@ -376,6 +377,13 @@ static int cmd_train(int argc, char **argv) {
             fprintf(stderr, "catwire-trainer train: %s\n", err);
             goto done;
         }
+    }
+    if (dim_set && !strcmp(o.recipe, "default") && o.dim != train->nlabels) {
+        /* A usage error, though only the data can tell it (dim = labels). */
+        fprintf(stderr, "catwire-trainer train: --dim %u: the default recipe's model has one dimension per label "
+                "(%u here); --dim applies to the seed and fasttext recipes\n", o.dim, train->nlabels);
+        rc = EXIT_USAGE;
+        goto done;
     }
     if (cw_train(train, &o, &res, err, sizeof(err)) != 0) {
         fprintf(stderr, "catwire-trainer train: %s\n", err);
