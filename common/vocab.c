@@ -5,8 +5,8 @@
  * array of entries whose bytes live in one growing arena. A slot holds the
  * token's first 8 bytes, a tag (its hash with the low byte replaced by its
  * length, capped at 255) and the entry index; a parallel array holds bytes
- * 8..16 of each slot's token. So a token of at most 16 bytes (99.9% of news
- * text) is found, or rejected, without touching the entries or the arena
+ * 8..16 of each slot's token. So a token of at most 16 bytes (99.9% of AG News
+ * tokens) is found, or rejected, without touching the entries or the arena
  * (equal tag and key words mean equal length and bytes); a longer one
  * compares only its tail from byte 16 with the arena. Lookups are the serving
  * hot path: the run lookup hashes a run of tokens first and prefetches their

@@ -48,7 +48,8 @@ uint32_t cw_vocab_lookup(const cw_vocab_t *v, const char *tok, size_t len);
 uint32_t cw_vocab_lookup_key(const cw_vocab_t *v, const char *tok, size_t len, uint64_t hash, uint64_t prefix);
 /* The serving path: ids[j] = the id of token first + j of t and hash[j] =
  * its cw_hash64 (which the n-gram featurizer reuses), for j < n. One call
- * per run of tokens keeps the probe loop inlined. */
+ * per run of tokens keeps the probe loop inlined and lets it hash the run
+ * and prefetch its slots before the first probe. */
 void cw_vocab_lookup_run(const cw_vocab_t *v, const cw_tokens_t *t, size_t first, size_t n, uint64_t *hash,
                          int32_t *ids);
 /* Id of a token, or -1 when absent (to tell "<unk>" from unknown). */
