@@ -28,7 +28,7 @@
  * Latency = result consumed - article handed to the producer (one clock).
  * CPU time of the saturated run is read too (the process's and the worker
  * thread's clocks): per result it tells what the model step costs in place,
- * a figure that other tenants of the machine move far less than articles/s.
+ * a figure that other tenants of the machine move less than articles/s.
  * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
  * those rows are skipped and the output says so. A real broker is warmed up
  * (50,000 articles through a passthrough worker, not measured) before its
@@ -75,7 +75,7 @@ typedef struct bench_opts_s {
     int nsizes;
     int embedded;
     int rounds;          /* passthrough/catwire pairs per size (alternating order) */
-    const char *worker_set[BENCH_MAX_SETS]; /* --set KEY=VALUE for both catwire workers' config */
+    const char *worker_set[BENCH_MAX_SETS]; /* --set KEY=VALUE for the passthrough and catwire workers */
     int nsets;
     const char *device;  /* the catwire worker's device: cpu, cuda, cuda:N, auto */
 } bench_opts_t;
@@ -94,7 +94,7 @@ typedef struct bench_cell_s {
     /* CPU time of the saturated run per result, microseconds: the whole
      * process (bench, worker and, on the embedded broker, the broker too) and
      * the worker's thread alone (0 for the Python worker, a process of its own).
-     * Unlike articles/s, they do not move when other tenants take the cores. */
+     * Other tenants of the machine move them too, but less than articles/s. */
     double cpu_us, worker_us;
     int has_paced;  /* the paced run is made in a size's first pair only */
 } bench_cell_t;
@@ -562,9 +562,11 @@ int main(int argc, char **argv) {
             bench_opts_t wo = o;
             bench_cell_t warm;
             wo.articles = o.articles < 50000 ? o.articles : 50000;
+            errstr[0] = '\0';
             if (bench_cell(&wo, brokers_list[b], NULL, tags[b], 64, BENCH_PASSTHROUGH, 0, &rows, &warm, errstr,
                            sizeof(errstr)) || !warm.ok)
-                fprintf(stderr, "bench_e2e: warming up the %s broker failed: %s\n", tags[b], errstr);
+                fprintf(stderr, "bench_e2e: warming up the %s broker failed: %s\n", tags[b],
+                        errstr[0] ? errstr : "incomplete (see above)");
             else
                 printf("| %-8s | (broker warm-up: %" PRIu64 " articles through a passthrough worker, not measured) |\n",
                        tags[b], wo.articles);

@@ -30,7 +30,7 @@ static uint64_t rng_next(uint64_t *x) {
     return *x;
 }
 
-/* Appends one random piece to b (at most 16 bytes). */
+/* Appends one random piece to b (at most 24 bytes). */
 static size_t piece(uint64_t *x, char *b, int specials) {
     static const char seps[] = " \t\n\r\v\f\x1c\x1d\x1e\x1f;:";
     static const char puncts[] = "'.,()!?";
