@@ -57,7 +57,7 @@
 #include "worker.h"
 
 #define BENCH_MAX_SIZES 8
-#define BENCH_MAX_ROUNDS 15
+#define BENCH_MAX_ROUNDS 40
 #define BENCH_MAX_SETS 16
 #define BENCH_PY_REFERENCE 15000.0 /* articles/s: the figure quoted in issue 3 */
 
@@ -375,10 +375,19 @@ static int bench_cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The q-quantile of sorted v[0..n) (n >= 1), interpolated linearly between
+ * ranks (q = 0.5 is the median). */
+static double bench_quantile(const double *v, int n, double q) {
+    double pos = q * (double)(n - 1);
+    int i = (int)pos;
+    if (i >= n - 1) return v[n - 1];
+    return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
+}
+
 /* Median of v[0..n) (n >= 1; v is sorted in place). */
 static double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return bench_quantile(v, n, 0.5);
 }
 
 static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode,
@@ -476,7 +485,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
             printf("usage: bench_e2e [--brokers B] [--registry DIR] [--model NAME] [--data DIR]\n"
                    "                 [--articles N] [--sizes 1,64,1024] [--partitions N] [--no-embedded]\n"
                    "                 [--python 'PYTHON bench/python_worker.py'] [--device cpu|cuda|cuda:N|auto]\n"
-                   "                 [--rounds R]   (passthrough/catwire pairs per size, default 9)\n"
+                   "                 [--rounds R]   (passthrough/catwire pairs per size, default 9, at most 40)\n"
                    "                 [--set KEY=VALUE ...]  (worker config of the passthrough and catwire workers,\n"
                    "                                         e.g. kafka.linger.ms=10; repeatable)\n"
                    "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
@@ -632,12 +641,14 @@ int main(int argc, char **argv) {
                     snprintf(vs_py, sizeof(vs_py), "%.1fx measured", mcw / cells[BENCH_PYTHON].sat.throughput);
                 else
                     snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", mcw / BENCH_PY_REFERENCE);
+                double mratio = bench_median(ratio, npairs);  /* sorts ratio */
                 printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6s | %6s | %7s | %7s | %8s | %8s | %7.2f | %-14s |\n",
-                       tags[b], o.sizes[s], "MEDIAN", mcw, "", "", "", "", "", "", "", bench_median(ratio, npairs),
-                       vs_py);
-                printf("|          |       | (of %d pairs: passthrough median %.0f/s; vs pass = median of the pairs' ratios; "
+                       tags[b], o.sizes[s], "MEDIAN", mcw, "", "", "", "", "", "", "", mratio, vs_py);
+                printf("|          |       | (of %d pairs: passthrough median %.0f/s; vs pass = median of the pairs' ratios, "
+                       "which spread min %.2f, quartiles %.2f-%.2f, max %.2f; "
                        "cpu pass/catwire %.2f, model step %.2f us/article in the worker thread, medians) |\n",
-                       npairs, bench_median(pass_rate, npairs), bench_median(cpu_ratio, npairs),
+                       npairs, bench_median(pass_rate, npairs), ratio[0], bench_quantile(ratio, npairs, 0.25),
+                       bench_quantile(ratio, npairs, 0.75), ratio[npairs - 1], bench_median(cpu_ratio, npairs),
                        bench_median(model_us, npairs));
                 fflush(stdout);
             }
