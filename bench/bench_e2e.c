@@ -7,6 +7,7 @@
  *             [--articles N] [--sizes 1,64,1024] [--partitions N]
  *             [--python 'PYTHON bench/python_worker.py'] [--no-embedded] [--rounds R]
  *             [--set KEY=VALUE ...]   (worker config, e.g. kafka.linger.ms=10)
+ *             [--threads]             (each thread's CPU per result, by name)
  *
  * (bench/e2e.sh supplies the model, a real broker and the Python baseline.)
  * Modes per size, each with its own topics and group: passthrough (the
@@ -29,11 +30,14 @@
  * CPU time of the saturated run is read too (the process's and the worker
  * thread's clocks): per result it tells what the model step costs in place,
  * a figure that other tenants of the machine move less than articles/s.
+ * --threads splits the process's figure by thread name (schedstat of
+ * /proc/self/task), to show where a difference between the modes lies.
  * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
  * those rows are skipped and the output says so. A real broker is warmed up
  * (50,000 articles through a passthrough worker, not measured) before its
  * first row: a JVM that has not compiled its hot paths yet runs at a
  * fraction of its speed. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -78,6 +82,7 @@ typedef struct bench_opts_s {
     const char *worker_set[BENCH_MAX_SETS]; /* --set KEY=VALUE for the passthrough and catwire workers */
     int nsets;
     const char *device;  /* the catwire worker's device: cpu, cuda, cuda:N, auto */
+    int threads;         /* --threads: CPU per result of each thread name */
 } bench_opts_t;
 
 typedef struct bench_rows_s {
@@ -97,7 +102,104 @@ typedef struct bench_cell_s {
      * Other tenants of the machine move them too, but less than articles/s. */
     double cpu_us, worker_us;
     int has_paced;  /* the paced run is made in a size's first pair only */
+    char threads[768]; /* --threads: "name us, ..." for the saturated run, "" when not measured */
 } bench_cell_t;
+
+/* ---------- per-thread CPU (--threads) ---------- */
+
+#define BENCH_MAX_THREADS 256
+
+typedef struct bench_thread_s {
+    long tid;
+    char comm[20];
+    uint64_t ns;  /* CPU time so far: the first field of /proc/self/task/TID/schedstat */
+} bench_thread_t;
+
+/* The process's threads and their CPU time so far; -1 when /proc does not tell. */
+static int bench_threads_snap(bench_thread_t *t, int max) {
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[64], buf[64];
+        unsigned long long ns;
+        FILE *f;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", e->d_name);
+        if (!(f = fopen(path, "r"))) continue;  /* ended meanwhile */
+        int ok = fscanf(f, "%llu", &ns) == 1;
+        fclose(f);
+        if (!ok) continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", e->d_name);
+        buf[0] = '\0';
+        if ((f = fopen(path, "r"))) {
+            if (!fgets(buf, sizeof(buf), f)) buf[0] = '\0';
+            fclose(f);
+        }
+        buf[strcspn(buf, "\n")] = '\0';
+        t[n].tid = strtol(e->d_name, NULL, 10);
+        snprintf(t[n].comm, sizeof(t[n].comm), "%s", buf[0] ? buf : "?");
+        t[n].ns = ns;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+typedef struct bench_thread_sum_s {
+    char comm[20];
+    double us;  /* CPU per result of the threads of this name */
+    int k;      /* how many */
+} bench_thread_sum_t;
+
+/* "name us, name (k threads) us, ..., ended us" per result: the CPU each
+ * thread name used between the snapshots (threads of one name summed; a
+ * thread started meanwhile counts from 0), biggest first, then what the
+ * process used beyond that (threads that ended before the second snapshot,
+ * such as the bench's own Kafka clients, which live as long as one run). */
+static void bench_threads_format(const bench_thread_t *a, int na, const bench_thread_t *b, int nb,
+                                 double process_us, double results, char *out, size_t outsz) {
+    bench_thread_sum_t g[BENCH_MAX_THREADS];
+    int ng = 0;
+    double sum = 0;
+    for (int i = 0; i < nb; i++) {
+        uint64_t base = 0;
+        for (int j = 0; j < na; j++)
+            if (a[j].tid == b[i].tid) base = a[j].ns;
+        double us = (double)(b[i].ns - base) / 1e3 / results;
+        int x = 0;
+        while (x < ng && strcmp(g[x].comm, b[i].comm)) x++;
+        if (x == ng) {
+            snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", b[i].comm);
+            g[ng].us = 0;
+            g[ng].k = 0;
+            ng++;
+        }
+        g[x].us += us;
+        g[x].k++;
+        sum += us;
+    }
+    for (int i = 1; i < ng; i++)  /* biggest first (insertion sort: a few names) */
+        for (int j = i; j > 0 && g[j].us > g[j - 1].us; j--) {
+            bench_thread_sum_t tmp = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = tmp;
+        }
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < ng && used + 48 < outsz; i++) {
+        if (g[i].us < 0.01) continue;
+        if (g[i].k > 1)
+            used += (size_t)snprintf(out + used, outsz - used, "%s%s (%d threads) %.2f", used ? ", " : "",
+                                     g[i].comm, g[i].k, g[i].us);
+        else
+            used += (size_t)snprintf(out + used, outsz - used, "%s%s %.2f", used ? ", " : "", g[i].comm, g[i].us);
+    }
+    if (used + 32 < outsz)
+        snprintf(out + used, outsz - used, "%sended threads %.2f", used ? ", " : "",
+                 process_us > sum ? process_us - sum : 0.0);
+}
 
 typedef enum { BENCH_CATWIRE, BENCH_PASSTHROUGH, BENCH_PYTHON } bench_mode_t;
 static const char *const bench_mode_names[] = {"catwire", "passthrough", "python"};
@@ -337,12 +439,20 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
     {
         clockid_t wclock;
         int have_w = bw.w && pthread_getcpuclockid(bw.thread, &wclock) == 0;
+        static bench_thread_t ta[BENCH_MAX_THREADS], tb[BENCH_MAX_THREADS];
+        int na = o->threads ? bench_threads_snap(ta, BENCH_MAX_THREADS) : -1;
         double p0 = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID), w0 = have_w ? bench_cpu_s(wclock) : 0;
         if (cw_e2e_run(&eo, &bench_stop, &cell->sat, errstr, errstr_size)) goto done;
         double p1 = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID), w1 = have_w ? bench_cpu_s(wclock) : 0;
+        int nb = na >= 0 ? bench_threads_snap(tb, BENCH_MAX_THREADS) : -1;
         if (cell->sat.results) {
             cell->cpu_us = (p1 - p0) * 1e6 / (double)cell->sat.results;
             cell->worker_us = (w1 - w0) * 1e6 / (double)cell->sat.results;
+            if (nb >= 0)
+                bench_threads_format(ta, na, tb, nb, cell->cpu_us, (double)cell->sat.results, cell->threads,
+                                     sizeof(cell->threads));
+            else if (o->threads)
+                snprintf(cell->threads, sizeof(cell->threads), "not measured: no /proc/self/task");
         }
     }
     /* paced */
@@ -421,6 +531,7 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
     printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6s | %6s | %7.1f | %7.1f | %8s | %8s | %7s | %-14s |\n",
            broker, size, bench_mode_names[mode], c->sat.throughput, batch, cpu, wkr, c->sat.lat_p50_ms,
            c->sat.lat_p99_ms, p50, p99, vs_pass, vs_py);
+    if (c->threads[0]) printf("|          |       | (%s threads, CPU us per result: %s) |\n", bench_mode_names[mode], c->threads);
     fflush(stdout);
 }
 
@@ -432,7 +543,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         {"partitions", required_argument, NULL, 'p'}, {"python", required_argument, NULL, 'P'},
         {"no-embedded", no_argument, NULL, 'E'},   {"help", no_argument, NULL, 'h'},
         {"device", required_argument, NULL, 'D'}, {"rounds", required_argument, NULL, 'R'},
-        {"set", required_argument, NULL, 'S'},
+        {"set", required_argument, NULL, 'S'},    {"threads", no_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -453,7 +564,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
     o->sizes[1] = 64;
     o->sizes[2] = 1024;
     o->nsizes = 3;
-    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:R:S:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:R:S:T", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->brokers = optarg; break;
         case 'r': o->registry = optarg; break;
@@ -465,6 +576,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         case 'n': o->articles = strtoull(optarg, NULL, 10); break;
         case 'p': o->partitions = atoi(optarg); break;
         case 'R': o->rounds = atoi(optarg); break;
+        case 'T': o->threads = 1; break;
         case 'S':
             if (!strchr(optarg, '=') || *optarg == '=' || o->nsets == BENCH_MAX_SETS) return 2;
             o->worker_set[o->nsets++] = optarg;
@@ -488,6 +600,8 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
                    "                 [--rounds R]   (passthrough/catwire pairs per size, default 9, at most 40)\n"
                    "                 [--set KEY=VALUE ...]  (worker config of the passthrough and catwire workers,\n"
                    "                                         e.g. kafka.linger.ms=10; repeatable)\n"
+                   "                 [--threads]    (after each row: CPU us per result of each thread of\n"
+                   "                                 this process, by name, in the saturated run)\n"
                    "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
                    "(`catwire demo` trains and publishes one).\n");
             return -1;
