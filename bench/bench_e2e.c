@@ -531,7 +531,11 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
     printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6s | %6s | %7.1f | %7.1f | %8s | %8s | %7s | %-14s |\n",
            broker, size, bench_mode_names[mode], c->sat.throughput, batch, cpu, wkr, c->sat.lat_p50_ms,
            c->sat.lat_p99_ms, p50, p99, vs_pass, vs_py);
-    if (c->threads[0]) printf("|          |       | (%s threads, CPU us per result: %s) |\n", bench_mode_names[mode], c->threads);
+    if (c->threads[0])
+        printf("|          |       | (%s, CPU us per result: %s) |\n",
+               mode == BENCH_PYTHON ? "this process's threads (harness, embedded broker) while the python worker ran"
+                                    : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads",
+               c->threads);
     fflush(stdout);
 }
 
