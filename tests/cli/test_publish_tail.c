@@ -21,6 +21,7 @@
 #include "util.h"
 
 #include "check.h"
+#include "run_status.h"
 
 typedef struct lines_s {
     char **v;
@@ -37,19 +38,6 @@ static int lines_has(const lines_t *l, const char *s) {
     for (size_t i = 0; i < l->n; i++)
         if (!strcmp(l->v[i], s)) return 1;
     return 0;
-}
-
-/* Run a shell command; exit status, or -1 when it did not exit normally. */
-static int run_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_status(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Run a command and collect its stdout lines (newline stripped). */

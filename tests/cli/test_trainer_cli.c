@@ -1,25 +1,13 @@
 /* test_trainer_cli.c: catwire-trainer's exit codes (0 ok, 1 error, 2 usage),
  * the contract scripts and operators rely on, on the shipped sample data.
  * Needs no broker. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
-
-static int run_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_status(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "run_status.h"
 
 int main(void) {
     const char *tr = CW_TRAINER_BIN;
