@@ -24,11 +24,10 @@
  * servers call after each upload): logits of a bag = mean over its ids of
  * P[id] + fc_b, the same math up to float rounding, nlabels floats read per
  * id instead of dim and no BLAS call per batch. P is dropped on upload and
- * on train_step, and before
- * each forward the fc weights are compared with the copy taken when P was
- * built, so updates made through other backends sharing the model (every
- * SGD step changes fc_w) are seen too; a caller that edits emb rows of a
- * bound model by hand must upload it again.
+ * on train_step, and before each forward the fc weights are compared with
+ * the copy taken when P was built, so updates made through other backends
+ * sharing the model (every SGD step changes fc_w) are seen too; a caller
+ * that edits emb rows of a bound model by hand must upload it again.
  *
  * Weights are the bound model's host arrays, read and updated in place:
  * several CPU backends bound to one model train it Hogwild-style (lock-free
