@@ -14,7 +14,10 @@
  *   - labelled articles on a Kafka topic (150 good ones, plus one with an
  *     unknown label and one without a label, which are skipped) -> the
  *     daemon writes them to its pending data and retrains: v4's meta.json
- *     counts exactly the 150 new rows from a kafka-*.csv file.
+ *     counts exactly the 150 new rows from kafka-*.csv files. The daemon
+ *     writes what it has read once a second, so the 150 may land in two
+ *     files; min_new_examples = 150 makes the retrain wait for all of them
+ *     (the spool files, 400 and 2,000 rows, pass it at once).
  * Both processes exit 0 on SIGTERM. */
 #include <msgpack.h>
 #include <signal.h>
@@ -85,7 +88,7 @@ int main(int argc, char **argv) {
     if (!f) cwt_die(&e, "%s", path);
     fprintf(f,
             "registry = \"%s\";\nmodel = \"news\";\nspool_dir = \"%s\";\nbase_train = \"%s/sample-1k.csv\";\n"
-            "holdout = \"%s\";\nthreads = 1;\nmin_new_examples = 100;\nmax_accuracy_drop = 0.02;\n"
+            "holdout = \"%s\";\nthreads = 1;\nmin_new_examples = 150;\nmax_accuracy_drop = 0.02;\n"
             "spool_poll_ms = 100;\nbootstrap = false;\nbrokers = \"%s\";\ncontrol_topic = \"%s\";\n"
             "labelled_topic = \"%s\";\ngroup_id = \"%s-trainer\";\nlog_level = \"info\";\n",
             reg, spool, CW_TEST_DATA, holdout, e.brokers, ctl, lab, e.group);
