@@ -291,6 +291,8 @@ int cw_e2e_run(const cw_e2e_opts_t *o, volatile sig_atomic_t *stop, cw_e2e_repor
     pthread_t consumer_thread;
     int started = 0, rc = -1;
     uint64_t window = o->window ? o->window : 20000;
+    uint64_t refill = o->refill ? (o->refill < window ? o->refill : window) : window / 4;
+    int full = 0; /* the window was full: wait for room for a burst of refill */
     double idle = o->idle_timeout_s > 0 ? o->idle_timeout_s : 30.0;
     double last_progress;
     uint64_t last_results = 0;
@@ -339,7 +341,9 @@ int cw_e2e_run(const cw_e2e_opts_t *o, volatile sig_atomic_t *stop, cw_e2e_repor
                 last_results = res;
                 last_progress = now;
             }
-            if ((i - res < window && due) || e2e_stopped(&e)) break;
+            if (i - res >= window) full = 1;
+            else if (full && i - res + refill <= window) full = 0;
+            if ((!full && due) || e2e_stopped(&e)) break;
             if (now - last_progress > idle) break;
             rd_kafka_poll(producer, 1);
         }
