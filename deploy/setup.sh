@@ -12,6 +12,8 @@
 # Packages: build-essential cmake pkg-config librdkafka-dev libconfig-dev
 # libopenblas-dev and msgpack-c (libmsgpack-dev on Debian 12, libmsgpack-c-dev
 # on Debian 13); fasttext (the benchmarks compare against it; optional);
+# python3-confluent-kafka, python3-msgpack and python3-numpy for
+# /usr/bin/python3 (bench/e2e.sh's Python baseline worker; optional);
 # python3 with numpy, unless a python3 with numpy is already first on PATH (a
 # pyenv interpreter is left alone); a Java runtime 17+ and maven (the Kafka
 # broker of deploy/kafka), only when absent.
@@ -86,6 +88,15 @@ if ! have "${JAVA_HOME:+$JAVA_HOME/bin/}java" || (($(java_major) < 17)); then
 fi
 have mvn || missing+=(maven)
 have fasttext || optional+=(fasttext)
+# The Python baseline worker of bench/e2e.sh (bench/python_worker.py) needs
+# one interpreter with all three modules; Debian's go to /usr/bin/python3.
+py_bench='import confluent_kafka, msgpack, numpy'
+if ! { have python3 && python3 -c "$py_bench" 2>/dev/null; } &&
+    ! { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c "$py_bench" 2>/dev/null; }; then
+    for p in python3-confluent-kafka python3-msgpack python3-numpy; do
+        installed "$p" || [[ " ${missing[*]} " == *" $p "* ]] || optional+=("$p")
+    done
+fi
 
 # --- install ------------------------------------------------------------------
 if ((${#missing[@]} + ${#optional[@]} == 0)); then
