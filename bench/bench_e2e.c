@@ -9,6 +9,7 @@
  *             [--set KEY=VALUE ...]   (worker config, e.g. kafka.linger.ms=10)
  *             [--threads]             (each thread's CPU per result, by name)
  *             [--broker-warmup N]     (articles through a real broker first)
+ *             [--no-drain]            (no drain run per configuration)
  *
  * (bench/e2e.sh supplies the model, a real broker and the Python baseline.)
  * Modes per size, each with its own topics and group: passthrough (the
@@ -19,9 +20,15 @@
  * passthrough, and a MEDIAN row gives the median pair (this machine's speed
  * drifts by tens of percent from one run to the next).
  *
- * Per configuration: a fresh set of topics and consumer group, a worker on
- * its own thread, a warm-up (group join, first fetches) that is not
- * measured, then
+ * Per configuration: a fresh set of topics and consumer group, then
+ *   - drain (unless --no-drain): N articles (on the embedded broker at most
+ *     8,000 per partition, inside what it keeps) published and acknowledged
+ *     first, then the worker started on its own thread; throughput = results
+ *     / (first result -> last result), the steady rate of draining a loaded
+ *     topic, which is how issue 3 measured the Python worker, and which has
+ *     no publisher competing for the CPUs;
+ *   - a warm-up (group join, first fetches; without a drain run the worker
+ *     starts here) that is not measured;
  *   - saturated: N articles published as fast as the worker answers (at
  *     most 10,000 ahead of the results); throughput = results / (first
  *     publish -> last result), and the latency of that run;
@@ -67,6 +74,9 @@
 #define BENCH_MAX_SETS 16
 #define BENCH_WARMUP_CHUNK 50000 /* articles per run of a real broker's warm-up */
 #define BENCH_PY_REFERENCE 15000.0 /* articles/s: the figure quoted in issue 3 */
+/* Drain backlog per partition on the embedded broker: an AG News article is
+ * about 300 bytes on the wire, so 8,000 are ~2.4 MiB of its ~5 MiB. */
+#define BENCH_DRAIN_PER_PARTITION 8000
 
 typedef struct bench_opts_s {
     const char *brokers;
@@ -87,6 +97,7 @@ typedef struct bench_opts_s {
     int nsets;
     const char *device;  /* the catwire worker's device: cpu, cuda, cuda:N, auto */
     int threads;         /* --threads: CPU per result of each thread name */
+    int drain;           /* a drain run per configuration (--no-drain: none) */
 } bench_opts_t;
 
 typedef struct bench_rows_s {
@@ -98,7 +109,7 @@ typedef struct bench_rows_s {
 
 typedef struct bench_cell_s {
     int ok;
-    cw_e2e_report_t sat, paced;
+    cw_e2e_report_t sat, paced, drain;
     double mean_batch;
     /* CPU time of the saturated run per result, microseconds: the whole
      * process (bench, worker and, on the embedded broker, the broker too) and
@@ -106,6 +117,7 @@ typedef struct bench_cell_s {
      * Other tenants of the machine move them too, but less than articles/s. */
     double cpu_us, worker_us;
     int has_paced;  /* the paced run is made in a size's first pair only */
+    int has_drain;  /* the drain run is made unless --no-drain */
     char threads[768]; /* --threads: "name us, ..." for the saturated run, "" when not measured */
 } bench_cell_t;
 
@@ -209,11 +221,24 @@ typedef enum { BENCH_CATWIRE, BENCH_PASSTHROUGH, BENCH_PYTHON } bench_mode_t;
 static const char *const bench_mode_names[] = {"catwire", "passthrough", "python"};
 
 typedef struct bench_worker_s {
+    cw_worker_conf_t wc;
+    int have_wc;
     cw_worker_t *w;
     pthread_t thread;
     int started, rc;
     pid_t py;     /* the Python worker's process */
 } bench_worker_t;
+
+/* What bench_worker_start() starts: a worker of `mode` on these topics. */
+typedef struct bench_start_s {
+    const bench_opts_t *o;
+    bench_worker_t *bw;
+    const char *brokers;
+    int embedded;
+    bench_mode_t mode;
+    int64_t size;
+    const char *in, *out, *dead, *group;
+} bench_start_t;
 
 static volatile sig_atomic_t bench_stop;
 
@@ -275,6 +300,7 @@ static void bench_worker_stop(bench_worker_t *bw) {
         pthread_join(bw->thread, NULL);
     }
     cw_worker_destroy(bw->w);
+    if (bw->have_wc) cw_worker_conf_free(&bw->wc);
     if (bw->py > 0) {
         int st;
         kill(bw->py, SIGTERM);
@@ -334,6 +360,53 @@ static int bench_python_start(const bench_opts_t *o, bench_worker_t *bw, const c
     return 0;
 }
 
+/* Start the worker that st describes; returns once it runs (the Python one:
+ * once it said "ready"). Also drain mode's on_published callback. */
+static int bench_worker_start(void *opaque, char *errstr, size_t errstr_size) {
+    const bench_start_t *st = opaque;
+    const bench_opts_t *o = st->o;
+    bench_worker_t *bw = st->bw;
+    cw_worker_conf_t *wc = &bw->wc;
+    char num[32];
+    if (st->mode == BENCH_PYTHON)
+        return bench_python_start(o, bw, st->brokers, st->embedded, st->in, st->out, st->group, st->size,
+                                  errstr, errstr_size);
+    cw_worker_conf_defaults(wc);
+    bw->have_wc = 1;
+    snprintf(num, sizeof(num), "%" PRId64, st->size);
+    if (cw_worker_conf_set(wc, "brokers", st->brokers, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "input_topic", st->in, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "output_topic", st->out, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "dead_letter_topic", st->dead, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "group_id", st->group, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "registry", o->registry, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "model", o->model, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "log_level", "warn", errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "max_articles", num, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "device", o->device, errstr, errstr_size) ||
+        cw_worker_conf_set(wc, "skip_model", st->mode == BENCH_PASSTHROUGH ? "true" : "false", errstr,
+                           errstr_size))
+        return -1;
+    /* The embedded broker answers a fetch only after fetch.wait.max.ms,
+     * even when data arrived meanwhile (a real broker answers at once). */
+    if (st->embedded && cw_worker_conf_set(wc, "kafka.fetch.wait.max.ms", "10", errstr, errstr_size))
+        return -1;
+    for (int i = 0; i < o->nsets; i++) {
+        char key[256];
+        const char *eq = strchr(o->worker_set[i], '=');
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - o->worker_set[i]), o->worker_set[i]);
+        if (cw_worker_conf_set(wc, key, eq + 1, errstr, errstr_size)) return -1;
+    }
+    bw->w = cw_worker_new(wc, errstr, errstr_size);
+    if (!bw->w) return -1;
+    if (pthread_create(&bw->thread, NULL, bench_worker_main, bw)) {
+        cw_seterr(errstr, errstr_size, "cannot start the worker thread");
+        return -1;
+    }
+    bw->started = 1;
+    return 0;
+}
+
 static int bench_topics(const char *brokers, cw_kafka_mock_t *mk, const char *const names[3],
                         int partitions, char *errstr, size_t errstr_size) {
     for (int i = 0; i < 3; i++) {
@@ -351,16 +424,25 @@ static double bench_cpu_s(clockid_t id) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One configuration: topics, worker, warm-up, saturated and paced runs. */
+/* Articles in a drain run: --articles, but on the embedded broker at most
+ * BENCH_DRAIN_PER_PARTITION per partition, so that the backlog stays well
+ * inside the ~5 MiB per partition it keeps. */
+static uint64_t bench_drain_count(const bench_opts_t *o, int embedded) {
+    uint64_t cap = (uint64_t)o->partitions * BENCH_DRAIN_PER_PARTITION;
+    return embedded && o->articles > cap ? cap : o->articles;
+}
+
+/* One configuration: topics, drain run (the worker starts on its backlog),
+ * warm-up, saturated and paced runs. */
 static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_t *mk,
                       const char *tag, int64_t size, bench_mode_t mode, int paced, const bench_rows_t *rows,
                       bench_cell_t *cell, char *errstr, size_t errstr_size) {
     static unsigned run_seq;
-    char in[160], out[160], dead[160], group[160], num[32], prefix[48];
+    char in[160], out[160], dead[160], group[160], prefix[48];
     const char *names[3] = {in, out, dead};
-    cw_worker_conf_t wc;
     cw_worker_stats_t ws;
     bench_worker_t bw;
+    bench_start_t st;
     cw_e2e_opts_t eo;
     cw_e2e_report_t warm;
     int rc = -1;
@@ -378,44 +460,6 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
     snprintf(group, sizeof(group), "bench-%ld-%u-%ld", stamp, seq, (long)getpid());
     if (bench_topics(brokers, mk, names, o->partitions, errstr, errstr_size)) return -1;
 
-    cw_worker_conf_defaults(&wc);
-    if (mode == BENCH_PYTHON) {
-        if (bench_python_start(o, &bw, brokers, mk != NULL, in, out, group, size, errstr, errstr_size))
-            goto done;
-    } else {
-        snprintf(num, sizeof(num), "%" PRId64, size);
-        if (cw_worker_conf_set(&wc, "brokers", brokers, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "input_topic", in, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "output_topic", out, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "dead_letter_topic", dead, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "group_id", group, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "registry", o->registry, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "model", o->model, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "log_level", "warn", errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "max_articles", num, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "device", o->device, errstr, errstr_size) ||
-            cw_worker_conf_set(&wc, "skip_model", mode == BENCH_PASSTHROUGH ? "true" : "false",
-                               errstr, errstr_size))
-            goto done;
-        /* The embedded broker answers a fetch only after fetch.wait.max.ms,
-         * even when data arrived meanwhile (a real broker answers at once). */
-        if (mk && cw_worker_conf_set(&wc, "kafka.fetch.wait.max.ms", "10", errstr, errstr_size))
-            goto done;
-        for (int i = 0; i < o->nsets; i++) {
-            char key[256];
-            const char *eq = strchr(o->worker_set[i], '=');
-            snprintf(key, sizeof(key), "%.*s", (int)(eq - o->worker_set[i]), o->worker_set[i]);
-            if (cw_worker_conf_set(&wc, key, eq + 1, errstr, errstr_size)) goto done;
-        }
-        bw.w = cw_worker_new(&wc, errstr, errstr_size);
-        if (!bw.w) goto done;
-        if (pthread_create(&bw.thread, NULL, bench_worker_main, &bw)) {
-            cw_seterr(errstr, errstr_size, "cannot start the worker thread");
-            goto done;
-        }
-        bw.started = 1;
-    }
-
     memset(&eo, 0, sizeof(eo));
     eo.brokers = brokers;
     eo.input_topic = in;
@@ -424,6 +468,39 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
     eo.rows = rows->rows;
     eo.nrows = rows->n;
     eo.idle_timeout_s = 30;
+
+    memset(&st, 0, sizeof(st));
+    st.o = o;
+    st.bw = &bw;
+    st.brokers = brokers;
+    st.embedded = mk != NULL;
+    st.mode = mode;
+    st.size = size;
+    st.in = in;
+    st.out = out;
+    st.dead = dead;
+    st.group = group;
+    if (o->drain) {
+        /* drain: the backlog is published first, the worker started on it */
+        snprintf(prefix, sizeof(prefix), "d%u-", seq);
+        eo.id_prefix = prefix;
+        eo.count = bench_drain_count(o, mk != NULL);
+        eo.drain = 1;
+        eo.on_published = bench_worker_start;
+        eo.opaque = &st;
+        if (cw_e2e_run(&eo, &bench_stop, &cell->drain, errstr, errstr_size)) goto done;
+        cell->has_drain = 1;
+        eo.drain = 0;
+        eo.on_published = NULL;
+        eo.opaque = NULL;
+        if (!cell->drain.complete) {
+            cw_seterr(errstr, errstr_size, "drain: %" PRIu64 " of %" PRIu64 " results", cell->drain.results,
+                      eo.count);
+            goto done;
+        }
+    } else if (bench_worker_start(&st, errstr, errstr_size)) {
+        goto done;
+    }
 
     /* warm-up: the group join and first fetches are not measured */
     snprintf(prefix, sizeof(prefix), "w%u-", seq);
@@ -480,7 +557,6 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
     rc = 0;
 done:
     bench_worker_stop(&bw);
-    cw_worker_conf_free(&wc);
     return rc;
 }
 
@@ -504,22 +580,48 @@ static double bench_median(double *v, int n) {
     return bench_quantile(v, n, 0.5);
 }
 
+/* "a/b" of two ratios, "-" for one that is not known (<= 0). */
+static void bench_pair(char *out, size_t outsz, double stream, double drain, const char *unit) {
+    char a[16] = "-", b[16] = "-";
+    if (stream > 0) snprintf(a, sizeof(a), unit[0] ? "%.1f" : "%.2f", stream);
+    if (drain > 0) snprintf(b, sizeof(b), unit[0] ? "%.1f" : "%.2f", drain);
+    snprintf(out, outsz, "%s/%s%s", a, b, unit);
+}
+
+static double bench_div(double a, double b) {
+    return a > 0 && b > 0 ? a / b : 0;
+}
+
+static double bench_drain_rate(const bench_cell_t *c) {
+    return c && c->ok && c->has_drain ? c->drain.throughput : 0;
+}
+
+static double bench_sat_rate(const bench_cell_t *c) {
+    return c && c->ok ? c->sat.throughput : 0;
+}
+
+#define BENCH_ROW "| %-8s | %5" PRId64 " | %-11s | %10s | %8s | %6s | %6s | %6s | %7s | %7s | %8s | %8s | %-9s | %-20s |\n"
+
 static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode,
                              const bench_cell_t *c, const bench_cell_t *pass, const bench_cell_t *py) {
-    char vs_pass[32] = "", vs_py[32] = "";
+    char vs_pass[32] = "", vs_py[48] = "", rate[24], drain[24] = "-";
     if (!c->ok) {
-        printf("| %-8s | %5" PRId64 " | %-11s | %10s | %5s | %6s | %6s | %7s | %7s | %8s | %8s | %7s | %-14s |\n",
-               broker, size, bench_mode_names[mode], "failed", "", "", "", "", "", "", "", "", "");
+        printf(BENCH_ROW, broker, size, bench_mode_names[mode], "failed", "", "", "", "", "", "", "", "", "", "");
         return;
     }
     if (mode == BENCH_CATWIRE) {
-        if (pass && pass->ok && pass->sat.throughput > 0)
-            snprintf(vs_pass, sizeof(vs_pass), "%.2f", c->sat.throughput / pass->sat.throughput);
-        if (py && py->ok && py->sat.throughput > 0)
-            snprintf(vs_py, sizeof(vs_py), "%.1fx measured", c->sat.throughput / py->sat.throughput);
-        else
-            snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", c->sat.throughput / BENCH_PY_REFERENCE);
+        bench_pair(vs_pass, sizeof(vs_pass), bench_div(bench_sat_rate(c), bench_sat_rate(pass)),
+                   bench_div(bench_drain_rate(c), bench_drain_rate(pass)), "");
+        if (py && py->ok) {
+            bench_pair(vs_py, sizeof(vs_py), bench_div(bench_sat_rate(c), bench_sat_rate(py)),
+                       bench_div(bench_drain_rate(c), bench_drain_rate(py)), "x measured");
+        } else {
+            bench_pair(vs_py, sizeof(vs_py), bench_div(bench_sat_rate(c), BENCH_PY_REFERENCE),
+                       bench_div(bench_drain_rate(c), BENCH_PY_REFERENCE), "x quoted*");
+        }
     }
+    snprintf(rate, sizeof(rate), "%.0f", c->sat.throughput);
+    if (c->has_drain) snprintf(drain, sizeof(drain), "%.0f", c->drain.throughput);
     /* The Python worker is a process of its own: the bench's CPU clocks do not see it. */
     char batch[16] = "-", cpu[16] = "-", wkr[16] = "-";
     if (mode != BENCH_PYTHON) {
@@ -527,14 +629,15 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
         snprintf(cpu, sizeof(cpu), "%.2f", c->cpu_us);
         snprintf(wkr, sizeof(wkr), "%.2f", c->worker_us);
     }
-    char p50[16] = "-", p99[16] = "-";
+    char p50[16] = "-", p99[16] = "-", sp50[16], sp99[16];
     if (c->has_paced) {
         snprintf(p50, sizeof(p50), "%.1f", c->paced.lat_p50_ms);
         snprintf(p99, sizeof(p99), "%.1f", c->paced.lat_p99_ms);
     }
-    printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6s | %6s | %7.1f | %7.1f | %8s | %8s | %7s | %-14s |\n",
-           broker, size, bench_mode_names[mode], c->sat.throughput, batch, cpu, wkr, c->sat.lat_p50_ms,
-           c->sat.lat_p99_ms, p50, p99, vs_pass, vs_py);
+    snprintf(sp50, sizeof(sp50), "%.1f", c->sat.lat_p50_ms);
+    snprintf(sp99, sizeof(sp99), "%.1f", c->sat.lat_p99_ms);
+    printf(BENCH_ROW, broker, size, bench_mode_names[mode], rate, drain, batch, cpu, wkr, sp50, sp99, p50, p99,
+           vs_pass, vs_py);
     if (c->threads[0])
         printf("|          |       | (%s, CPU us per result: %s) |\n",
                mode == BENCH_PYTHON ? "this process's threads (harness, embedded broker) while the python worker ran"
@@ -552,7 +655,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         {"no-embedded", no_argument, NULL, 'E'},   {"help", no_argument, NULL, 'h'},
         {"device", required_argument, NULL, 'D'}, {"rounds", required_argument, NULL, 'R'},
         {"set", required_argument, NULL, 'S'},    {"threads", no_argument, NULL, 'T'},
-        {"broker-warmup", required_argument, NULL, 'W'},
+        {"broker-warmup", required_argument, NULL, 'W'}, {"no-drain", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -569,12 +672,13 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
     o->rounds = 9;
     o->broker_warmup = 400000;
     o->embedded = 1;
+    o->drain = 1;
     o->device = "cpu";
     o->sizes[0] = 1;
     o->sizes[1] = 64;
     o->sizes[2] = 1024;
     o->nsizes = 3;
-    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:R:S:TW:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:m:d:n:s:p:P:EhD:R:S:TW:N", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': o->brokers = optarg; break;
         case 'r': o->registry = optarg; break;
@@ -588,6 +692,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
         case 'R': o->rounds = atoi(optarg); break;
         case 'T': o->threads = 1; break;
         case 'W': o->broker_warmup = strtoull(optarg, NULL, 10); break;
+        case 'N': o->drain = 0; break;
         case 'S':
             if (!strchr(optarg, '=') || *optarg == '=' || o->nsets == BENCH_MAX_SETS) return 2;
             o->worker_set[o->nsets++] = optarg;
@@ -615,6 +720,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
                    "                                 this process, by name, in the saturated run)\n"
                    "                 [--broker-warmup N]  (articles through a real broker before its first\n"
                    "                                       row, in runs of 50,000; default 400000, 0 = none)\n"
+                   "                 [--no-drain]   (no drain run: the worker is started before the warm-up)\n"
                    "Real broker: --brokers or $CW_BENCH_BROKERS. The model must be in the registry\n"
                    "(`catwire demo` trains and publishes one).\n");
             return -1;
@@ -688,8 +794,11 @@ int main(int argc, char **argv) {
            o.partitions, sysconf(_SC_NPROCESSORS_ONLN));
     if (!o.brokers)
         printf("real broker: none given (--brokers or CW_BENCH_BROKERS); its rows are skipped\n");
-    printf("\n| broker   | max_a | worker      | articles/s | batch | cpu us | wkr us | p50 ms  | p99 ms  | p50@1k/s | p99@1k/s | vs pass | vs python      |\n");
-    printf("|----------|-------|-------------|------------|-------|--------|--------|---------|---------|----------|----------|---------|----------------|\n");
+    printf("\n| %-8s | %5s | %-11s | %10s | %8s | %6s | %6s | %6s | %7s | %7s | %8s | %8s | %-9s | %-20s |\n",
+           "broker", "max_a", "worker", "articles/s", "drain/s", "batch", "cpu us", "wkr us", "p50 ms", "p99 ms",
+           "p50@1k/s", "p99@1k/s", "vs pass", "vs python");
+    printf("|----------|-------|-------------|------------|----------|--------|--------|--------|---------|---------|"
+           "----------|----------|-----------|----------------------|\n");
     fflush(stdout);
     for (int b = 0; b < nbrokers && !bench_stop; b++) {
         if (brokers_list[b]) {
@@ -703,6 +812,7 @@ int main(int argc, char **argv) {
             uint64_t done = 0;
             int failed = 0;
             wo.articles = BENCH_WARMUP_CHUNK;
+            wo.drain = 0;
             while (done < o.broker_warmup && !bench_stop) {
                 bench_cell_t warm;
                 errstr[0] = '\0';
@@ -750,7 +860,8 @@ int main(int argc, char **argv) {
             }
             double ratio[BENCH_MAX_ROUNDS], cw_rate[BENCH_MAX_ROUNDS], pass_rate[BENCH_MAX_ROUNDS];
             double cpu_ratio[BENCH_MAX_ROUNDS], model_us[BENCH_MAX_ROUNDS];
-            int npairs = 0;
+            double dratio[BENCH_MAX_ROUNDS], dcw_rate[BENCH_MAX_ROUNDS], dpass_rate[BENCH_MAX_ROUNDS];
+            int npairs = 0, ndrain = 0;
             for (int r = 0; r < o.rounds && !bench_stop; r++) {
                 bench_mode_t pair[2] = {BENCH_PASSTHROUGH, BENCH_CATWIRE};
                 if (r % 2) pair[0] = BENCH_CATWIRE, pair[1] = BENCH_PASSTHROUGH;
@@ -775,42 +886,67 @@ int main(int argc, char **argv) {
                                             ? cells[BENCH_PASSTHROUGH].cpu_us / cells[BENCH_CATWIRE].cpu_us : 0;
                     model_us[npairs] = cells[BENCH_CATWIRE].worker_us - cells[BENCH_PASSTHROUGH].worker_us;
                     npairs++;
+                    double dc = bench_drain_rate(&cells[BENCH_CATWIRE]), dp = bench_drain_rate(&cells[BENCH_PASSTHROUGH]);
+                    if (dc > 0 && dp > 0) {
+                        dcw_rate[ndrain] = dc;
+                        dpass_rate[ndrain] = dp;
+                        dratio[ndrain] = dc / dp;
+                        ndrain++;
+                    }
                 }
             }
             if (npairs > 0) {
-                char vs_py[32];
+                char vs_py[48], vs_pass[32], rate[24], drain[24] = "-";
+                const bench_cell_t *py = o.python && cells[BENCH_PYTHON].ok ? &cells[BENCH_PYTHON] : NULL;
                 double mcw = bench_median(cw_rate, npairs);
-                if (o.python && cells[BENCH_PYTHON].ok && cells[BENCH_PYTHON].sat.throughput > 0)
-                    snprintf(vs_py, sizeof(vs_py), "%.1fx measured", mcw / cells[BENCH_PYTHON].sat.throughput);
+                double mdcw = ndrain ? bench_median(dcw_rate, ndrain) : 0;
+                double mdratio = ndrain ? bench_median(dratio, ndrain) : 0; /* sorts dratio */
+                if (py)
+                    bench_pair(vs_py, sizeof(vs_py), bench_div(mcw, bench_sat_rate(py)),
+                               bench_div(mdcw, bench_drain_rate(py)), "x measured");
                 else
-                    snprintf(vs_py, sizeof(vs_py), "%.2fx quoted*", mcw / BENCH_PY_REFERENCE);
+                    bench_pair(vs_py, sizeof(vs_py), bench_div(mcw, BENCH_PY_REFERENCE),
+                               bench_div(mdcw, BENCH_PY_REFERENCE), "x quoted*");
                 double mratio = bench_median(ratio, npairs);  /* sorts ratio */
-                printf("| %-8s | %5" PRId64 " | %-11s | %10.0f | %5s | %6s | %6s | %7s | %7s | %8s | %8s | %7.2f | %-14s |\n",
-                       tags[b], o.sizes[s], "MEDIAN", mcw, "", "", "", "", "", "", "", mratio, vs_py);
+                bench_pair(vs_pass, sizeof(vs_pass), mratio, mdratio, "");
+                snprintf(rate, sizeof(rate), "%.0f", mcw);
+                if (ndrain) snprintf(drain, sizeof(drain), "%.0f", mdcw);
+                printf(BENCH_ROW, tags[b], o.sizes[s], "MEDIAN", rate, drain, "", "", "", "", "", "", "", vs_pass,
+                       vs_py);
                 printf("|          |       | (of %d pairs: passthrough median %.0f/s; vs pass = median of the pairs' ratios, "
                        "which spread min %.2f, quartiles %.2f-%.2f, max %.2f; "
                        "cpu pass/catwire %.2f, model step %.2f us/article in the worker thread, medians) |\n",
                        npairs, bench_median(pass_rate, npairs), ratio[0], bench_quantile(ratio, npairs, 0.25),
                        bench_quantile(ratio, npairs, 0.75), ratio[npairs - 1], bench_median(cpu_ratio, npairs),
                        bench_median(model_us, npairs));
+                if (ndrain)
+                    printf("|          |       | (drain: of %d pairs: passthrough median %.0f/s; catwire/passthrough "
+                           "spread min %.2f, quartiles %.2f-%.2f, max %.2f) |\n",
+                           ndrain, bench_median(dpass_rate, ndrain), dratio[0], bench_quantile(dratio, ndrain, 0.25),
+                           bench_quantile(dratio, ndrain, 0.75), dratio[ndrain - 1]);
                 fflush(stdout);
             }
             cw_kafka_mock_destroy(mk);
         }
     }
-    printf("\narticles/s: saturated run, results / (first publish -> last result). batch: mean\n"
-           "articles per batch of the catwire worker (warm-up included). p50/p99: latency of that run (up to 10,000\n"
-           "articles in flight); @1k/s: 2,000 articles paced at 1,000/s (a size's first pair only).\n"
+    printf("\narticles/s: saturated run, results / (first publish -> last result).\n"
+           "drain/s: the configuration's first run: a backlog of %" PRIu64 " articles (embedded: at most\n"
+           "%d per partition) published and acknowledged before the worker starts, results / (first ->\n"
+           "last result); this is how issue 3 measured the Python worker (draining a loaded topic).\n"
+           "batch: mean articles per batch of the catwire worker (warm-up included). p50/p99: latency of\n"
+           "the saturated run (up to 10,000 articles in flight); @1k/s: 2,000 articles paced at 1,000/s\n"
+           "(a size's first pair only).\n"
            "cpu us / wkr us: CPU microseconds per result in the saturated run, of the whole bench\n"
            "process (on the embedded broker that includes the broker) / of the worker's thread.\n"
            "\"cpu pass/catwire\" is the throughput ratio the run would show if it were CPU-bound\n"
            "and alone on the machine; \"model step\" = catwire's wkr us - passthrough's.\n"
-           "vs pass: catwire / passthrough (same worker, model step skipped), goal >= 0.70; each\n"
-           "size runs --rounds pairs in alternating order, MEDIAN rows are the median pair.\n"
-           "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka +\n"
-           "numpy, same model shape) measured in this run on the same broker; \"quoted*\" means\n"
-           "no Python worker ran (--python) and the ratio is to %.0f articles/s, the figure\n"
-           "QUOTED FROM ISSUE 3, not measured here. Goal >= 10x.\n", BENCH_PY_REFERENCE);
+           "vs pass: catwire / passthrough (same worker, model step skipped), saturated/drain, goal\n"
+           ">= 0.70; each size runs --rounds pairs in alternating order, MEDIAN rows are the median pair.\n"
+           "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka + numpy,\n"
+           "same model shape) measured in this run on the same broker, saturated/drain (\"-\": not\n"
+           "measured); \"quoted*\" means no Python worker ran (--python) and the ratio is to %.0f\n"
+           "articles/s, the figure QUOTED FROM ISSUE 3, not measured here. Goal >= 10x.\n",
+           o.articles, BENCH_DRAIN_PER_PARTITION, BENCH_PY_REFERENCE);
     rc = bench_stop ? 1 : 0;
 done:
     cw_free(name);

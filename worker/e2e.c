@@ -27,7 +27,7 @@ typedef struct e2e_s {
     _Atomic uint64_t published, delivered, delivery_failed, results;
     _Atomic int consumer_done;     /* every article answered, or gave up */
     _Atomic int quit;              /* main thread tells the consumer to stop */
-    _Atomic int64_t last_result_ns;
+    _Atomic int64_t first_result_ns, last_result_ns;
     /* consumer thread only */
     uint64_t duplicates, dead_letters, foreign, labelled, correct;
     rd_kafka_t *consumer;
@@ -51,7 +51,8 @@ static void e2e_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 static void e2e_fill_report(e2e_t *e, cw_e2e_report_t *rep) {
-    int64_t last = atomic_load(&e->last_result_ns);
+    int64_t last = atomic_load(&e->last_result_ns), first = atomic_load(&e->first_result_ns);
+    double from = e->o->drain ? (first ? first / 1e9 : cw_now_s()) : e->t0;
     memset(rep, 0, sizeof(*rep));
     rep->published = atomic_load(&e->published);
     rep->delivered = atomic_load(&e->delivered);
@@ -62,7 +63,7 @@ static void e2e_fill_report(e2e_t *e, cw_e2e_report_t *rep) {
     rep->foreign = e->foreign;
     rep->labelled = e->labelled;
     rep->correct = e->correct;
-    rep->elapsed_s = (rep->results && last ? last / 1e9 : cw_now_s()) - e->t0;
+    rep->elapsed_s = (rep->results && last ? last / 1e9 : cw_now_s()) - from;
     if (rep->elapsed_s < 0) rep->elapsed_s = 0;
     rep->throughput = rep->elapsed_s > 0 ? (double)rep->results / rep->elapsed_s : 0;
     rep->complete = rep->published == e->o->count && rep->results == e->o->count;
@@ -109,6 +110,7 @@ static void e2e_on_result(e2e_t *e, const rd_kafka_message_t *m) {
     e->answered[idx] = 1;
     lat = (double)(now - sent) / 1e6;
     e->lat_ms[atomic_load(&e->results)] = (float)lat;
+    if (!atomic_load(&e->results)) atomic_store(&e->first_result_ns, now);
     atomic_store(&e->last_result_ns, now);
     row = &e->o->rows[(uint64_t)idx % e->o->nrows];
     if (row->label >= 0) {
@@ -341,6 +343,7 @@ int cw_e2e_run(const cw_e2e_opts_t *o, volatile sig_atomic_t *stop, cw_e2e_repor
                 last_results = res;
                 last_progress = now;
             }
+            if (o->drain) break;
             if (i - res >= window) full = 1;
             else if (full && i - res + refill <= window) full = 0;
             if ((!full && due) || e2e_stopped(&e)) break;
@@ -377,6 +380,21 @@ int cw_e2e_run(const cw_e2e_opts_t *o, volatile sig_atomic_t *stop, cw_e2e_repor
         rd_kafka_poll(producer, 0);
     }
     rd_kafka_flush(producer, 10000);
+    if (o->drain && !e2e_stopped(&e)) {
+        /* Every article must be in the broker before the worker starts. */
+        double deadline = cw_now_s() + 60;
+        uint64_t pub = atomic_load(&e.published);
+        while (atomic_load(&e.delivered) + atomic_load(&e.delivery_failed) < pub && cw_now_s() < deadline &&
+               !e2e_stopped(&e))
+            rd_kafka_poll(producer, 50);
+        if (atomic_load(&e.delivered) != pub) {
+            cw_seterr(errstr, errstr_size, "e2e: drain: %" PRIu64 " of %" PRIu64 " articles acknowledged (%" PRIu64
+                      " failed)", atomic_load(&e.delivered), pub, atomic_load(&e.delivery_failed));
+            goto done;
+        }
+        if (o->on_published && o->on_published(o->opaque, errstr, errstr_size)) goto done;
+        last_progress = cw_now_s();
+    }
 
     /* Wait for the rest of the results, or until they stop coming. */
     while (!atomic_load(&e.consumer_done) && !e2e_stopped(&e)) {

@@ -13,6 +13,14 @@
  * and on a machine they share that can settle at a fraction of the speed
  * the same worker reaches with full batches.
  *
+ * Drain mode (`drain`): publish all `count` articles first, wait until the
+ * broker has acknowledged every one, call on_published (the caller starts
+ * its worker there), then read the results. Throughput is then the steady
+ * drain rate, results over first result -> last result, which leaves out the
+ * worker's start and group join; latencies count the wait and mean little.
+ * The backlog must fit the broker: the embedded one keeps ~5 MiB per
+ * partition and silently drops older data (then the run is incomplete).
+ *
  * Article i (0 <= i < count) is rows[i % nrows] with id "<id_prefix><i>",
  * keyed by its id. Latency of i = the time its result was consumed minus the
  * time it was handed to the producer (one monotonic clock, one process).
@@ -48,7 +56,7 @@ typedef struct cw_e2e_report_s {
     uint64_t foreign;         /* results that are not this run's */
     uint64_t labelled;        /* results whose row has a true label */
     uint64_t correct;         /* ... and whose label_id equals it */
-    double elapsed_s;         /* first publish -> last result (or now, in progress) */
+    double elapsed_s;         /* first publish (drain: first result) -> last result (or now) */
     double throughput;        /* results / elapsed_s */
     double lat_p50_ms, lat_p99_ms, lat_max_ms; /* final report only */
     int complete;             /* every published article has a result */
@@ -59,6 +67,9 @@ typedef void (cw_e2e_result_cb_t)(void *opaque, uint64_t index, const cw_e2e_row
                                   const cw_result_t *r, double latency_ms);
 /* Called every progress_interval_s with a running report (no percentiles). */
 typedef void (cw_e2e_progress_cb_t)(void *opaque, const cw_e2e_report_t *rep);
+/* Drain mode: every article is acknowledged; start consuming now. Nonzero
+ * (with errstr) ends the run with -1. */
+typedef int (cw_e2e_published_cb_t)(void *opaque, char *errstr, size_t errstr_size);
 
 typedef struct cw_e2e_opts_s {
     const char *brokers;
@@ -72,6 +83,8 @@ typedef struct cw_e2e_opts_s {
     double rate;                    /* articles/s; 0 = as fast as the window allows */
     uint64_t window;                /* max published without result; 0 = 20000 */
     uint64_t refill;                /* burst once the window is full; 0 = window / 4 */
+    int drain;                      /* publish everything first (window, rate ignored) */
+    cw_e2e_published_cb_t *on_published; /* drain mode; may be NULL */
     double idle_timeout_s;          /* give up when no result for this long; 0 = 30 */
     const char *const *producer_props; /* "KEY=VALUE" librdkafka properties, NULL-terminated */
     cw_e2e_result_cb_t *on_result;
