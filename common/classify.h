@@ -5,7 +5,14 @@
  * (ids, offsets) batch, one backend forward pass. A cw_classifier_t holds the
  * scratch buffers, reused across batches, so steady state allocates nothing.
  *
- * Threads: one classifier per thread; it does not own the backend or model. */
+ * Threads: one classifier per thread; it does not own the backend or model.
+ * A classifier made by cw_classifier_new_threads(n) owns n - 1 helper
+ * threads of its own, with which cw_classifier_add_texts() tokenizes and
+ * featurizes a large batch in parallel (chunks of CW_CLASSIFY_CHUNK texts,
+ * taken from a shared counter, so a helper that is slow to be scheduled
+ * costs balance, not time; the caller works too). The ids and offsets are
+ * exactly those of adding the texts one by one, in order; the forward pass
+ * stays one call on the caller's thread (the backend is not shared). */
 #ifndef CW_CLASSIFY_H
 #define CW_CLASSIFY_H
 
@@ -17,13 +24,35 @@
 
 typedef struct cw_classifier_s cw_classifier_t;
 
+/* Texts per chunk of a parallel add; batches under two chunks stay on the
+ * caller's thread (waking helpers would cost more than they save). */
+#define CW_CLASSIFY_CHUNK 16
+/* Most threads (caller included) one classifier may use. */
+#define CW_CLASSIFY_MAX_THREADS 64
+
+typedef struct cw_text_s {
+    const char *p;
+    size_t len;
+} cw_text_t;
+
 cw_classifier_t *cw_classifier_new(void);
+/* A classifier using nthreads threads (1 = cw_classifier_new(), no helper);
+ * NULL with errstr when a thread cannot be started or nthreads is out of
+ * 1..CW_CLASSIFY_MAX_THREADS. */
+cw_classifier_t *cw_classifier_new_threads(unsigned nthreads, char *errstr, size_t errstr_size);
+/* Stops and joins the helpers. */
 void cw_classifier_destroy(cw_classifier_t *c);
 
 /* Add one text to the pending batch (tokenized and featurized now, with m). */
 void cw_classifier_add(cw_classifier_t *c, const cw_model_t *m, const char *text, size_t len);
+/* Add n texts, in order, as n cw_classifier_add() calls would; in parallel
+ * when the classifier has helpers and n >= 2 * CW_CLASSIFY_CHUNK. The texts
+ * need to stay valid only during the call. */
+void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_text_t *texts, size_t n);
 /* Number of texts pending. */
 size_t cw_classifier_pending(const cw_classifier_t *c);
+/* The pending (ids, offsets) batch, valid until the next add, run or clear. */
+void cw_classifier_batch(const cw_classifier_t *c, cw_batch_t *out);
 /* Run the pending batch on be (whose bound model must be the m texts were
  * featurized with); *probs receives pending x nlabels probabilities, valid
  * until the next call. The batch is then cleared. 0 or -1 with errstr. */

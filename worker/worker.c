@@ -115,8 +115,9 @@ struct cw_worker_s {
     size_t nbatch, batch_cap;
     double batch_deadline;
 
-    char *text;            /* title + " " + body of one article */
+    char *text;            /* arena: title + " " + body of each valid article */
     size_t text_cap;
+    cw_text_t *texts;      /* the valid articles' texts, in batch order (batch_cap) */
     char *enc;             /* one encoded result */
     size_t enc_len, enc_cap;
     float *zero_scores;    /* passthrough results */
@@ -519,7 +520,9 @@ static void cw_worker_flush(cw_worker_t *w) {
     int64_t now_ms = cw_wall_ms();
     char detail[256];
 
-    /* Pass 1: register in offset order, decode, featurize; dead letters go now. */
+    /* Pass 1: register in offset order, decode, gather the texts; dead letters
+     * go now. Then featurize them all (in parallel with compute_threads > 1). */
+    size_t ntexts = 0, used = 0;
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = w->batch[i];
         rd_kafka_timestamp_type_t tst;
@@ -535,14 +538,24 @@ static void cw_worker_flush(cw_worker_t *w) {
         }
         w->valid[i] = 1;
         if (!w->conf->skip_model) {
+            /* Only lengths now: the arena may move as it grows. */
             const cw_article_t *a = &w->arts[i];
             size_t len = a->title.len + 1 + a->body.len;
-            cw_grow((void **)&w->text, &w->text_cap, len + 1, 1);
-            if (a->title.len) memcpy(w->text, a->title.p, a->title.len);
-            w->text[a->title.len] = ' ';
-            if (a->body.len) memcpy(w->text + a->title.len + 1, a->body.p, a->body.len);
-            cw_classifier_add(w->clf, model, w->text, len);
+            cw_grow((void **)&w->text, &w->text_cap, used + len, 1);
+            if (a->title.len) memcpy(w->text + used, a->title.p, a->title.len);
+            w->text[used + a->title.len] = ' ';
+            if (a->body.len) memcpy(w->text + used + a->title.len + 1, a->body.p, a->body.len);
+            w->texts[ntexts++].len = len;
+            used += len;
         }
+    }
+    if (ntexts > 0) {
+        size_t at = 0;
+        for (size_t j = 0; j < ntexts; j++) {
+            w->texts[j].p = w->text + at;
+            at += w->texts[j].len;
+        }
+        cw_classifier_add_texts(w->clf, model, w->texts, ntexts);
     }
 
     /* Pass 2: the forward pass. */
@@ -822,13 +835,17 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
         cw_seterr(errstr, errstr_size, "backend '%s': %s", conf->device, err);
         goto fail;
     }
-    w->clf = cw_classifier_new();
+    if (!(w->clf = cw_classifier_new_threads((unsigned)conf->compute_threads, err, sizeof(err)))) {
+        cw_seterr(errstr, errstr_size, "compute_threads: %s", err);
+        goto fail;
+    }
     w->offs = cw_offsets_new();
     w->batch_cap = (size_t)conf->max_articles;
     w->batch = cw_calloc(w->batch_cap, sizeof(*w->batch));
     w->arts = cw_calloc(w->batch_cap, sizeof(*w->arts));
     w->tokens = cw_calloc(w->batch_cap, sizeof(*w->tokens));
     w->valid = cw_calloc(w->batch_cap, sizeof(*w->valid));
+    w->texts = cw_calloc(w->batch_cap, sizeof(*w->texts));
 
     /* The producer. */
     if (!(rc = cw_worker_rdconf(w, 0, errstr, errstr_size))) goto fail;
@@ -987,6 +1004,7 @@ void cw_worker_destroy(cw_worker_t *w) {
     cw_free(w->tokens);
     cw_free(w->valid);
     cw_free(w->text);
+    cw_free(w->texts);
     cw_free(w->enc);
     cw_free(w->zero_scores);
     cw_free(w->txn_next);

@@ -10,7 +10,10 @@
  *   2. Streaming mode with a small window and refill: the publisher never
  *      has more than `window` articles without a result, and the run still
  *      completes.
- *   3. An on_published failure ends the run with -1 and its message. */
+ *   3. An on_published failure ends the run with -1 and its message.
+ *   4. Drain mode again with a new worker featurizing on two threads
+ *      (compute_threads = 2, batches of up to 256): every article has one
+ *      result and every label is the local classifier's. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +38,7 @@ typedef struct ctx_s {
     int64_t end_at_published;
     double t_published;
     const char *conf;
+    const char *tag;          /* the spawned worker's log name */
     pid_t worker;
     uint64_t progress_calls, max_in_flight;
     int fail_start;
@@ -75,7 +79,7 @@ static int on_published(void *opaque, char *errstr, size_t errstr_size) {
     c->results_at_published = c->results_seen;
     c->end_at_published = end_offsets(c);
     c->t_published = cwt_now();
-    c->worker = cwt_worker_spawn(c->e, c->conf, "worker");
+    c->worker = cwt_worker_spawn(c->e, c->conf, c->tag);
     return 0;
 }
 
@@ -120,6 +124,7 @@ int main(int argc, char **argv) {
             cwt_die(&e, "probe client: %s", why);
     }
     c.conf = cwt_worker_conf(&e, "w1", "max_articles = 256;\nmax_wait_ms = 5;\n", NULL);
+    c.tag = "worker";
     c.end_before = end_offsets(&c);
 
     /* 1. drain */
@@ -201,6 +206,38 @@ int main(int argc, char **argv) {
     kill(c.worker, SIGTERM);
     int st = cwt_worker_wait(c.worker, 30);
     CWT_CHECK(&e, st == 0, "worker exit status %d after SIGTERM", st);
+
+    /* 4. drain with compute_threads = 2 */
+    memset(&o, 0, sizeof(o));
+    o.brokers = e.brokers;
+    o.input_topic = e.in_topic;
+    o.output_topic = e.out_topic;
+    o.dead_letter_topic = e.dlq_topic;
+    o.rows = rows;
+    o.nrows = e.nrows;
+    o.count = N_DRAIN;
+    o.id_prefix = "t-";
+    o.drain = 1;
+    o.on_published = on_published;
+    o.on_result = on_result;
+    o.opaque = &c;
+    o.idle_timeout_s = 60;
+    c.fail_start = 0;
+    c.published_calls = 0;
+    c.results_seen = 0;
+    c.tag = "worker-2threads";
+    c.conf = cwt_worker_conf(&e, "w2", "max_articles = 256;\nmax_wait_ms = 5;\ncompute_threads = 2;\n", NULL);
+    if (cw_e2e_run(&o, NULL, &rep, errstr, sizeof(errstr))) cwt_die(&e, "two-thread drain run: %s", errstr);
+    cwt_log(&e, "drain, compute_threads 2: %" PRIu64 " results, %.0f articles/s", rep.results, rep.throughput);
+    CWT_CHECK(&e, rep.complete && rep.results == N_DRAIN && rep.duplicates == 0 && rep.dead_letters == 0,
+              "complete %d, results %" PRIu64 ", duplicates %" PRIu64 ", dead letters %" PRIu64, rep.complete,
+              rep.results, rep.duplicates, rep.dead_letters);
+    CWT_CHECK(&e, rep.labelled == N_DRAIN && rep.correct == expected_correct(&e, N_DRAIN),
+              "labelled %" PRIu64 ", correct %" PRIu64 " (expected %" PRIu64 ")", rep.labelled, rep.correct,
+              expected_correct(&e, N_DRAIN));
+    kill(c.worker, SIGTERM);
+    st = cwt_worker_wait(c.worker, 30);
+    CWT_CHECK(&e, st == 0, "two-thread worker exit status %d after SIGTERM", st);
     rd_kafka_destroy(c.probe);
     free(rows);
     return cwt_env_finish(&e);
