@@ -64,6 +64,12 @@ struct cw_backend_ops {
      * backend's emb x fc_w^T projection), so that the first batches after an
      * upload do not pay for it. Servers call it after every upload. */
     int (*prepare)(cw_backend_t *be, char *errstr, size_t errstr_size);
+    /* 1 when forwarding a batch in pieces costs what the whole batch costs
+     * and gives the same probabilities, bit for bit, once prepared (CPU: every
+     * bag is computed alone); 0 where each call has a fixed cost worth
+     * batching for (CUDA: launches, copies). The classifier may then stream
+     * a batch through the backend in chunks (classify.h). */
+    int splittable;
 };
 
 struct cw_backend_s {

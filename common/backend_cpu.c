@@ -480,4 +480,5 @@ const struct cw_backend_ops cw_backend_cpu_ops = {
     .download = NULL,
     .sync = NULL,
     .prepare = cpu_prepare,
+    .splittable = 1,
 };

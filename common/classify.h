@@ -7,12 +7,21 @@
  *
  * Threads: one classifier per thread; it does not own the backend or model.
  * A classifier made by cw_classifier_new_threads(n) owns n - 1 helper
- * threads of its own, with which cw_classifier_add_texts() tokenizes and
- * featurizes a large batch in parallel (chunks of CW_CLASSIFY_CHUNK texts,
- * taken from a shared counter, so a helper that is slow to be scheduled
- * costs balance, not time; the caller works too). The ids and offsets are
- * exactly those of adding the texts one by one, in order; the forward pass
- * stays one call on the caller's thread (the backend is not shared). */
+ * threads of its own, which work on a batch in chunks of CW_CLASSIFY_CHUNK
+ * texts taken from a shared counter (a helper that is slow to be scheduled
+ * costs balance, not time; the caller works too):
+ *   - cw_classifier_add_texts() tokenizes and featurizes a batch in
+ *     parallel; the ids and offsets are exactly those of adding the texts
+ *     one by one, in order, and the forward pass stays one call on the
+ *     caller's thread (cw_classifier_run);
+ *   - a stream job (cw_classifier_stream_*) also runs the forward pass, chunk
+ *     by chunk, on whichever thread featurized the chunk, one thread at a
+ *     time in the backend (a mutex), while the caller is still adding texts
+ *     and while it reads finished rows in order. Only for backends whose
+ *     forward is splittable (backend.h: CPU); the probabilities are exactly
+ *     those of cw_classifier_run on the whole batch.
+ * Between the begin and the end of a stream job, the backend belongs to the
+ * classifier: the caller must not use it. */
 #ifndef CW_CLASSIFY_H
 #define CW_CLASSIFY_H
 
@@ -49,6 +58,27 @@ void cw_classifier_add(cw_classifier_t *c, const cw_model_t *m, const char *text
  * when the classifier has helpers and n >= 2 * CW_CLASSIFY_CHUNK. The texts
  * need to stay valid only during the call. */
 void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_text_t *texts, size_t n);
+/* Stream jobs (see the top): 1 when this classifier can stream batches
+ * through be (it has helpers, be's forward is splittable). */
+int cw_classifier_can_stream(const cw_classifier_t *c, const cw_backend_t *be);
+/* Start a job of at most cap texts that the caller writes into texts[] (an
+ * array of cap entries) while the job runs; be must be prepared (its model
+ * is m) and the pending batch empty. */
+void cw_classifier_stream_begin(cw_classifier_t *c, const cw_model_t *m, cw_backend_t *be,
+                                const cw_text_t *texts, size_t cap);
+/* texts[0, n) and the bytes they point to are written and stay unchanged
+ * until the end of the job (n only grows). */
+void cw_classifier_stream_ready(cw_classifier_t *c, size_t n);
+/* The job has n texts in all (n <= cap); no more will be added. */
+void cw_classifier_stream_close(cw_classifier_t *c, size_t n);
+/* After close: the nlabels probabilities of text i, waiting for them (and
+ * featurizing other chunks meanwhile); valid until the next job. NULL when
+ * the forward pass of i's chunk failed (the reason comes from _end). */
+const float *cw_classifier_stream_row(cw_classifier_t *c, size_t i);
+/* End the job (closing it first if needed): every helper is out of it, the
+ * backend is the caller's again. 0, or -1 with errstr (may be NULL) when a
+ * chunk's forward pass failed. */
+int cw_classifier_stream_end(cw_classifier_t *c, char *errstr, size_t errstr_size);
 /* Number of texts pending. */
 size_t cw_classifier_pending(const cw_classifier_t *c);
 /* The pending (ids, offsets) batch, valid until the next add, run or clear. */

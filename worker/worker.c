@@ -511,6 +511,7 @@ static void cw_worker_dead_letter(cw_worker_t *w, const rd_kafka_message_t *m,
 /* Process the gathered batch: decode, one forward pass, one output per message. */
 static void cw_worker_flush(cw_worker_t *w) {
     size_t n = w->nbatch;
+    int stream = 0;
     if (n == 0) return;
     cw_worker_maybe_swap(w);
     if (w->eos && cw_txn_begin(w) != 0) goto drop;
@@ -519,10 +520,23 @@ static void cw_worker_flush(cw_worker_t *w) {
     uint32_t k = model->nlabels;
     int64_t now_ms = cw_wall_ms();
     char detail[256];
+    size_t ntexts = 0, used = 0;
+
+    /* The texts' arena, sized once for the batch (a text is at most its
+     * message's length plus the space), so that they stay put while helper
+     * threads read them. A stream job featurizes and forwards them in chunks
+     * on the helpers while this thread decodes the rest and, later, sends
+     * the results in order (compute_threads > 1, CPU backend). */
+    if (!w->conf->skip_model) {
+        size_t need = 1;
+        for (size_t i = 0; i < n; i++) need += w->batch[i]->len + 1;
+        cw_grow((void **)&w->text, &w->text_cap, need, 1);
+        stream = n >= 2 * CW_CLASSIFY_CHUNK && cw_classifier_can_stream(w->clf, w->served.be);
+        if (stream) cw_classifier_stream_begin(w->clf, model, w->served.be, w->texts, n);
+    }
 
     /* Pass 1: register in offset order, decode, gather the texts; dead letters
-     * go now. Then featurize them all (in parallel with compute_threads > 1). */
-    size_t ntexts = 0, used = 0;
+     * go now. */
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = w->batch[i];
         rd_kafka_timestamp_type_t tst;
@@ -538,30 +552,27 @@ static void cw_worker_flush(cw_worker_t *w) {
         }
         w->valid[i] = 1;
         if (!w->conf->skip_model) {
-            /* Only lengths now: the arena may move as it grows. */
             const cw_article_t *a = &w->arts[i];
             size_t len = a->title.len + 1 + a->body.len;
-            cw_grow((void **)&w->text, &w->text_cap, used + len, 1);
-            if (a->title.len) memcpy(w->text + used, a->title.p, a->title.len);
-            w->text[used + a->title.len] = ' ';
-            if (a->body.len) memcpy(w->text + used + a->title.len + 1, a->body.p, a->body.len);
-            w->texts[ntexts++].len = len;
+            char *t = w->text + used;
+            if (a->title.len) memcpy(t, a->title.p, a->title.len);
+            t[a->title.len] = ' ';
+            if (a->body.len) memcpy(t + a->title.len + 1, a->body.p, a->body.len);
+            w->texts[ntexts].p = t;
+            w->texts[ntexts].len = len;
+            ntexts++;
             used += len;
+            if (stream) cw_classifier_stream_ready(w->clf, ntexts);
         }
-    }
-    if (ntexts > 0) {
-        size_t at = 0;
-        for (size_t j = 0; j < ntexts; j++) {
-            w->texts[j].p = w->text + at;
-            at += w->texts[j].len;
-        }
-        cw_classifier_add_texts(w->clf, model, w->texts, ntexts);
     }
 
-    /* Pass 2: the forward pass. */
+    /* Pass 2: featurize and forward (a stream job: only close it). */
     const float *probs = NULL;
-    if (!w->conf->skip_model && cw_classifier_pending(w->clf) > 0) {
+    if (stream) {
+        cw_classifier_stream_close(w->clf, ntexts);
+    } else if (!w->conf->skip_model && ntexts > 0) {
         char err[256];
+        cw_classifier_add_texts(w->clf, model, w->texts, ntexts);
         if (cw_classifier_run(w->clf, w->served.be, &probs, err, sizeof(err)) != 0) {
             /* A backend failure is not the article's fault: stop without
              * committing these offsets, a restart retries them. */
@@ -585,8 +596,17 @@ static void cw_worker_flush(cw_worker_t *w) {
         cw_result_t r;
         memset(&r, 0, sizeof(r));
         r.id = a->id;
-        if (probs) {
-            const float *p = probs + row * k;
+        const float *p = stream ? cw_classifier_stream_row(w->clf, row) : probs ? probs + row * k : NULL;
+        if (stream && !p) {
+            char err[256] = "";
+            cw_classifier_stream_end(w->clf, err, sizeof(err));
+            stream = 0;
+            cw_log_error(CW_COMP, "forward pass failed: %s; stopping", err);
+            atomic_store(&w->fatal, 1);
+            atomic_store(&w->stop, 1);
+            goto drop;
+        }
+        if (p) {
             r.label_id = (int32_t)cw_argmax(p, k);
             r.confidence = p[r.label_id];
             r.scores = p;
@@ -621,6 +641,7 @@ static void cw_worker_flush(cw_worker_t *w) {
     atomic_fetch_add_explicit(&w->st_batches, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->st_batched, n, memory_order_relaxed);
 drop:
+    if (stream) cw_classifier_stream_end(w->clf, NULL, 0);
     cw_classifier_clear(w->clf);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(w->batch[i]);
     w->nbatch = 0;
@@ -883,10 +904,15 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
         cw_seterr(errstr, errstr_size, "subscribing to %s: %s", conf->input_topic, rd_kafka_err2str(e));
         goto fail;
     }
-    cw_log_info(CW_COMP, "worker %s: model %s@%lld on %s, %s -> %s (dead letters: %s), group %s, %s%s",
+    char threads[96] = "";
+    if (conf->compute_threads > 1)
+        snprintf(threads, sizeof(threads), ", %lld compute threads (%s)", (long long)conf->compute_threads,
+                 cw_classifier_can_stream(w->clf, w->served.be) ? "featurize and forward"
+                                                                : "featurize; forward on the worker thread");
+    cw_log_info(CW_COMP, "worker %s: model %s@%lld on %s, %s -> %s (dead letters: %s), group %s, %s%s%s",
                 w->worker_id, w->served.name, (long long)w->served.version, w->served.be->desc,
                 conf->input_topic, conf->output_topic, conf->dead_letter_topic, conf->group_id,
-                conf->processing_guarantee, conf->skip_model ? ", passthrough (no model)" : "");
+                conf->processing_guarantee, threads, conf->skip_model ? ", passthrough (no model)" : "");
     return w;
 fail:
     if (rc) rd_kafka_conf_destroy(rc);

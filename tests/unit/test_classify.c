@@ -8,7 +8,15 @@
  * the n-gram path runs). Batch sizes around the chunk size (16) and the
  * inline threshold (32), odd sizes, and the whole set; batches appended to a
  * non-empty pending batch; the same classifier reused for many batches;
- * bad thread counts refused. */
+ * bad thread counts refused.
+ *
+ * Stream jobs (featurize and forward chunk by chunk on the helpers while
+ * texts are still being added): the same probabilities as the whole batch
+ * on one thread, bit for bit, at every size, with texts announced one at a
+ * time; a job closed short of its capacity; a job ended before its rows are
+ * read; a failing forward pass (ids the backend's model does not have)
+ * reported by the row and by the end, after which the classifier still
+ * works. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +228,97 @@ int main(void) {
     CHECK(bad == 0, "%d of 2000 repeated 40-text jobs differ", bad);
     free(v);
     ref_free(&want);
+
+    /* Stream jobs: probabilities equal to the whole batch's. */
+    first = 0;
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        size_t n = sizes[s];
+        if (first + n > t.n) first = 0;
+        for (size_t i = 0; i < n; i++) cw_classifier_add(one, m, t.arena + t.at[first + i], t.len[first + i]);
+        snapshot(one, be, &want);
+        cw_text_t *src = as_texts(&t, first, n);
+        for (int j = 1; j < 3; j++) {
+            CHECK(cw_classifier_can_stream(par[j], be), "%u threads on cpu cannot stream", nthreads[j]);
+            /* capacity above n: the job is closed short of it */
+            cw_text_t *slots = calloc(n + 7, sizeof(*slots));
+            cw_classifier_stream_begin(par[j], m, be, slots, n + 7);
+            for (size_t i = 0; i < n; i++) {
+                slots[i] = src[i];
+                cw_classifier_stream_ready(par[j], i + 1);
+            }
+            cw_classifier_stream_close(par[j], n);
+            int rows_bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                const float *p = cw_classifier_stream_row(par[j], i);
+                if (!p || memcmp(p, want.probs + i * 4, 4 * sizeof(float)) != 0) rows_bad++;
+            }
+            CHECK(rows_bad == 0, "stream of %zu, %u threads: %d rows differ", n, nthreads[j], rows_bad);
+            err[0] = '\0';
+            CHECK(cw_classifier_stream_end(par[j], err, sizeof(err)) == 0, "stream end: %s", err);
+            free(slots);
+        }
+        free(src);
+        ref_free(&want);
+        first += n;
+    }
+    CHECK(!cw_classifier_can_stream(one, be), "a classifier without helpers claims it can stream");
+
+    /* A stream job ended before any row is read, then the classifier reused. */
+    v = as_texts(&t, 100, 300);
+    cw_classifier_stream_begin(par[2], m, be, v, 300);
+    cw_classifier_stream_ready(par[2], 300);
+    CHECK(cw_classifier_stream_end(par[2], err, sizeof(err)) == 0, "early end: %s", err);
+    for (size_t i = 0; i < 300; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
+    snapshot(one, be, &want);
+    cw_classifier_add_texts(par[2], m, v, 300);
+    ref_t got;
+    snapshot(par[2], be, &got);
+    same(&want, &got, "add after an early-ended stream job");
+    ref_free(&got);
+    ref_free(&want);
+
+    /* A failing forward pass: featurized with m, forwarded on a backend
+     * bound to a model with 50 rows. */
+    {
+        cw_vocab_t *v2 = cw_vocab_new();
+        for (int i = 1; i < 50; i++) {
+            char w[16];
+            int len = snprintf(w, sizeof(w), "zz%d", i);
+            cw_vocab_push(v2, w, (size_t)len);
+        }
+        const char *labels[] = {"World", "Sports", "Business", "Sci/Tec"};
+        cw_model_t *small = cw_model_new(v2, 16, labels, 4, 1, 0);
+        cw_model_init_uniform(small, 0.5f, 7);
+        cw_backend_t *be2 = cw_backend_new("cpu", err, sizeof(err));
+        CHECK(be2 && cw_backend_upload(be2, small, err, sizeof(err)) == 0 &&
+              cw_backend_prepare(be2, err, sizeof(err)) == 0, "small backend: %s", err);
+        cw_classifier_stream_begin(par[1], m, be2, v, 300);
+        cw_classifier_stream_close(par[1], 300);
+        CHECK(cw_classifier_stream_row(par[1], 0) == NULL, "a row of a failed chunk has probabilities");
+        err[0] = '\0';
+        CHECK(cw_classifier_stream_end(par[1], err, sizeof(err)) == -1 && err[0],
+              "failed stream job ended with '%s'", err);
+        fprintf(stderr, "failed stream job: %s\n", err);
+        cw_backend_destroy(be2);
+        cw_model_destroy(small);
+        /* and the classifier still works */
+        for (size_t i = 0; i < 300; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
+        snapshot(one, be, &want);
+        cw_text_t *slots = calloc(300, sizeof(*slots));
+        memcpy(slots, v, 300 * sizeof(*slots));
+        cw_classifier_stream_begin(par[1], m, be, slots, 300);
+        cw_classifier_stream_close(par[1], 300);
+        int rows_bad = 0;
+        for (size_t i = 0; i < 300; i++) {
+            const float *p = cw_classifier_stream_row(par[1], i);
+            if (!p || memcmp(p, want.probs + i * 4, 4 * sizeof(float)) != 0) rows_bad++;
+        }
+        CHECK(rows_bad == 0, "stream after a failed one: %d rows differ", rows_bad);
+        CHECK(cw_classifier_stream_end(par[1], err, sizeof(err)) == 0, "stream end: %s", err);
+        free(slots);
+        ref_free(&want);
+    }
+    free(v);
 
     /* An empty add changes nothing. */
     cw_classifier_add_texts(par[1], m, NULL, 0);
