@@ -37,7 +37,10 @@
  * Latency = result consumed - article handed to the producer (one clock).
  * CPU time of the saturated run is read too (the process's and the worker
  * thread's clocks): per result it tells what the model step costs in place,
- * a figure that other tenants of the machine move less than articles/s.
+ * a figure that other tenants of the machine move less than articles/s. So
+ * is the process's CPU in the drain run, from its first result to its last
+ * (the publisher is idle then: on 2 cores a drain is CPU-bound, and the
+ * pass/catwire ratio of this figure is the drain ratio it can reach).
  * --threads splits the process's figure by thread name (schedstat of
  * /proc/self/task), to show where a difference between the modes lies.
  * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
@@ -116,6 +119,10 @@ typedef struct bench_cell_s {
      * the worker's thread alone (0 for the Python worker, a process of its own).
      * Other tenants of the machine move them too, but less than articles/s. */
     double cpu_us, worker_us;
+    /* Drain run: CPU of the whole process per result from the first result
+     * to the last (the publisher is idle by then), and from the worker's
+     * start to its first result, in ms (model load, group join). */
+    double drain_cpu_us, drain_start_cpu_ms;
     int has_paced;  /* the paced run is made in a size's first pair only */
     int has_drain;  /* the drain run is made unless --no-drain */
     char threads[768]; /* --threads: "name us, ..." for the saturated run, "" when not measured */
@@ -238,7 +245,19 @@ typedef struct bench_start_s {
     bench_mode_t mode;
     int64_t size;
     const char *in, *out, *dead, *group;
+    double cpu0;      /* process CPU seconds when the drain run's worker started */
+    double cpu_first; /* ... and at its first result (0 until then) */
 } bench_start_t;
+
+static double bench_cpu_s(clockid_t id);
+
+/* Drain run: the CPU clock at the first result. */
+static void bench_drain_result(void *opaque, uint64_t index, const cw_e2e_row_t *row, const cw_result_t *r,
+                               double latency_ms) {
+    bench_start_t *st = opaque;
+    (void)index, (void)row, (void)r, (void)latency_ms;
+    if (st->cpu_first == 0) st->cpu_first = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+}
 
 static volatile sig_atomic_t bench_stop;
 
@@ -363,7 +382,8 @@ static int bench_python_start(const bench_opts_t *o, bench_worker_t *bw, const c
 /* Start the worker that st describes; returns once it runs (the Python one:
  * once it said "ready"). Also drain mode's on_published callback. */
 static int bench_worker_start(void *opaque, char *errstr, size_t errstr_size) {
-    const bench_start_t *st = opaque;
+    bench_start_t *st = opaque;
+    st->cpu0 = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     const bench_opts_t *o = st->o;
     bench_worker_t *bw = st->bw;
     cw_worker_conf_t *wc = &bw->wc;
@@ -487,10 +507,17 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
         eo.count = bench_drain_count(o, mk != NULL);
         eo.drain = 1;
         eo.on_published = bench_worker_start;
+        eo.on_result = bench_drain_result;
         eo.opaque = &st;
         if (cw_e2e_run(&eo, &bench_stop, &cell->drain, errstr, errstr_size)) goto done;
         cell->has_drain = 1;
+        if (cell->drain.results > 1 && st.cpu_first > 0) {
+            cell->drain_cpu_us =
+                (bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID) - st.cpu_first) * 1e6 / (double)(cell->drain.results - 1);
+            cell->drain_start_cpu_ms = (st.cpu_first - st.cpu0) * 1e3;
+        }
         eo.drain = 0;
+        eo.on_result = NULL;
         eo.on_published = NULL;
         eo.opaque = NULL;
         if (!cell->drain.complete) {
@@ -861,6 +888,8 @@ int main(int argc, char **argv) {
             double ratio[BENCH_MAX_ROUNDS], cw_rate[BENCH_MAX_ROUNDS], pass_rate[BENCH_MAX_ROUNDS];
             double cpu_ratio[BENCH_MAX_ROUNDS], model_us[BENCH_MAX_ROUNDS];
             double dratio[BENCH_MAX_ROUNDS], dcw_rate[BENCH_MAX_ROUNDS], dpass_rate[BENCH_MAX_ROUNDS];
+            double dcpu_cw[BENCH_MAX_ROUNDS], dcpu_pass[BENCH_MAX_ROUNDS], dstart_cw[BENCH_MAX_ROUNDS];
+            double dstart_pass[BENCH_MAX_ROUNDS];
             int npairs = 0, ndrain = 0;
             for (int r = 0; r < o.rounds && !bench_stop; r++) {
                 bench_mode_t pair[2] = {BENCH_PASSTHROUGH, BENCH_CATWIRE};
@@ -891,6 +920,10 @@ int main(int argc, char **argv) {
                         dcw_rate[ndrain] = dc;
                         dpass_rate[ndrain] = dp;
                         dratio[ndrain] = dc / dp;
+                        dcpu_cw[ndrain] = cells[BENCH_CATWIRE].drain_cpu_us;
+                        dcpu_pass[ndrain] = cells[BENCH_PASSTHROUGH].drain_cpu_us;
+                        dstart_cw[ndrain] = cells[BENCH_CATWIRE].drain_start_cpu_ms;
+                        dstart_pass[ndrain] = cells[BENCH_PASSTHROUGH].drain_start_cpu_ms;
                         ndrain++;
                     }
                 }
@@ -921,9 +954,13 @@ int main(int argc, char **argv) {
                        bench_median(model_us, npairs));
                 if (ndrain)
                     printf("|          |       | (drain: of %d pairs: passthrough median %.0f/s; catwire/passthrough "
-                           "spread min %.2f, quartiles %.2f-%.2f, max %.2f) |\n",
+                           "spread min %.2f, quartiles %.2f-%.2f, max %.2f; process CPU us per result, first to last, "
+                           "%.2f passthrough, %.2f catwire; CPU ms from worker start to first result %.0f "
+                           "passthrough, %.0f catwire; medians) |\n",
                            ndrain, bench_median(dpass_rate, ndrain), dratio[0], bench_quantile(dratio, ndrain, 0.25),
-                           bench_quantile(dratio, ndrain, 0.75), dratio[ndrain - 1]);
+                           bench_quantile(dratio, ndrain, 0.75), dratio[ndrain - 1], bench_median(dcpu_pass, ndrain),
+                           bench_median(dcpu_cw, ndrain), bench_median(dstart_pass, ndrain),
+                           bench_median(dstart_cw, ndrain));
                 fflush(stdout);
             }
             cw_kafka_mock_destroy(mk);
@@ -940,6 +977,9 @@ int main(int argc, char **argv) {
            "process (on the embedded broker that includes the broker) / of the worker's thread.\n"
            "\"cpu pass/catwire\" is the throughput ratio the run would show if it were CPU-bound\n"
            "and alone on the machine; \"model step\" = catwire's wkr us - passthrough's.\n"
+           "Drain lines: the process's CPU microseconds per result from the first result to the\n"
+           "last (their ratio is what a CPU-bound drain can reach), and its CPU from the worker's\n"
+           "start to the first result (model load, group join).\n"
            "vs pass: catwire / passthrough (same worker, model step skipped), saturated/drain, goal\n"
            ">= 0.70; each size runs --rounds pairs in alternating order, MEDIAN rows are the median pair.\n"
            "vs python: catwire / the Python worker (bench/python_worker.py: confluent-kafka + numpy,\n"
