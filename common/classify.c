@@ -280,7 +280,7 @@ void cw_classifier_add(cw_classifier_t *c, const cw_model_t *m, const char *text
 }
 
 void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_text_t *texts, size_t n) {
-    if (c->nlanes < 2 || n < 2 * CW_CLASSIFY_CHUNK) {
+    if (c->nlanes < 2 || n < CW_CLASSIFY_MIN_PARALLEL) {
         for (size_t i = 0; i < n; i++) cw_classifier_add(c, m, texts[i].p, texts[i].len);
         return;
     }

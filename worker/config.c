@@ -68,7 +68,7 @@ static const cw_conftab_key_t cw_conf_keys[] = {
      "micro-batch time limit, counted from the batch's first article"},
     {"compute_threads", CW_CONFTAB_INT, CW_OFF(compute_threads), "1", 1, 64, NULL, 0, NULL,
      "threads that tokenize and featurize a batch (the worker thread included); batches "
-     "under 32 articles stay on the worker thread"},
+     "under 128 articles stay on the worker thread"},
     {"commit_interval_ms", CW_CONFTAB_INT, CW_OFF(commit_interval_ms), "100", 0, 60000, NULL, 0,
      NULL, "exactly_once: a transaction spans the batches of this many ms"},
     {"stats_interval_ms", CW_CONFTAB_INT, CW_OFF(stats_interval_ms), "10000", 0, 86400000, NULL, 0,

@@ -531,7 +531,7 @@ static void cw_worker_flush(cw_worker_t *w) {
         size_t need = 1;
         for (size_t i = 0; i < n; i++) need += w->batch[i]->len + 1;
         cw_grow((void **)&w->text, &w->text_cap, need, 1);
-        stream = n >= 2 * CW_CLASSIFY_CHUNK && cw_classifier_can_stream(w->clf, w->served.be);
+        stream = n >= CW_CLASSIFY_MIN_PARALLEL && cw_classifier_can_stream(w->clf, w->served.be);
         if (stream) cw_classifier_stream_begin(w->clf, model, w->served.be, w->texts, n);
     }
 

@@ -18,7 +18,7 @@
  * handler), then shuts down gracefully: stop fetching, finish the batch, wait
  * for deliveries, commit, leave the group. cw_worker_get_stats() may be
  * called from any thread. With compute_threads = N > 1 the worker also owns
- * N - 1 helper threads that tokenize and featurize each batch of 32 or more
+ * N - 1 helper threads that tokenize and featurize each batch of 128 or more
  * articles beside the worker thread (classify.h); the forward pass and all
  * Kafka calls stay on the worker thread. */
 #ifndef CW_WORKER_H

@@ -6,7 +6,7 @@
  * Texts: the AG News test set (title + " " + description), with a vocabulary
  * of words seen at least twice (so some map to <unk>) and hashed bigrams (so
  * the n-gram path runs). Batch sizes around the chunk size (16) and the
- * inline threshold (32), odd sizes, and the whole set; batches appended to a
+ * inline threshold (128), odd sizes, and the whole set; batches appended to a
  * non-empty pending batch; the same classifier reused for many batches;
  * bad thread counts refused.
  *
@@ -164,7 +164,7 @@ int main(void) {
 
     /* Batches of many sizes, walking through the test set, each classifier
      * reused for all of them. */
-    size_t sizes[] = {1, 15, 16, 17, 31, 32, 33, 47, 64, 100, 257, 1000, 1024, 7600};
+    size_t sizes[] = {1, 15, 16, 17, 33, 64, 127, 128, 129, 143, 144, 145, 257, 1000, 1024, 7600};
     size_t first = 0;
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         size_t n = sizes[s];
@@ -212,20 +212,21 @@ int main(void) {
     /* Many small jobs in a row on the 4-thread classifier (the helpers'
      * wake-up and hand-back, not the merge, is what this exercises). */
     int bad = 0;
-    v = as_texts(&t, 0, 40);
-    for (size_t i = 0; i < 40; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
+    size_t nsmall = CW_CLASSIFY_MIN_PARALLEL + 3;
+    v = as_texts(&t, 0, nsmall);
+    for (size_t i = 0; i < nsmall; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
     snapshot(one, be, &want);
-    for (int r = 0; r < 2000; r++) {
-        cw_classifier_add_texts(par[2], m, v, 40);
+    for (int r = 0; r < 1000; r++) {
+        cw_classifier_add_texts(par[2], m, v, nsmall);
         cw_batch_t b;
         cw_classifier_batch(par[2], &b);
-        if (b.nids != want.nids || b.nbags != 40 ||
+        if (b.nids != want.nids || b.nbags != nsmall ||
             memcmp(b.ids, want.ids, want.nids * sizeof(int32_t)) != 0 ||
-            memcmp(b.offsets, want.offsets, 40 * sizeof(uint32_t)) != 0)
+            memcmp(b.offsets, want.offsets, nsmall * sizeof(uint32_t)) != 0)
             bad++;
         cw_classifier_clear(par[2]);
     }
-    CHECK(bad == 0, "%d of 2000 repeated 40-text jobs differ", bad);
+    CHECK(bad == 0, "%d of 1000 repeated %zu-text jobs differ", bad, nsmall);
     free(v);
     ref_free(&want);
 
