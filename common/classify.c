@@ -63,10 +63,19 @@ struct cw_classifier_s {
     size_t tcount_cap;
     uint32_t *chunk_lane;     /* add job: lane that featurized each chunk */
     size_t *chunk_start;      /* add job: where in that lane's ids the chunk begins */
-    size_t chunk_cap, chunk_cap2;
+    size_t chunk_lane_cap, chunk_start_cap;
     atomic_uchar *chunk_state; /* stream job: CLF_* of each chunk */
     size_t state_cap;
 };
+
+/* Tokenize and featurize one text, appending its ids; returns how many. */
+static size_t clf_featurize(const cw_model_t *m, cw_tokens_t *toks, const char *p, size_t len, int32_t **ids,
+                            size_t *nids, size_t *ids_cap) {
+    size_t before = *nids;
+    cw_tokenize(p, len, toks);
+    cw_model_featurize(m, toks, ids, nids, ids_cap);
+    return *nids - before;
+}
 
 /* Wait until chunk ch's texts may be read. 1: process it; 0: the job closed
  * with fewer texts, nothing left to take. */
@@ -102,12 +111,9 @@ static void clf_add_chunk(cw_classifier_t *c, clf_lane_t *l, uint32_t lane, size
     size_t hi = clf_chunk_end(c, ch);
     c->chunk_lane[ch] = lane;
     c->chunk_start[ch] = l->nids;
-    for (size_t i = ch * CW_CLASSIFY_CHUNK; i < hi; i++) {
-        size_t before = l->nids;
-        cw_tokenize(c->jtexts[i].p, c->jtexts[i].len, &l->toks);
-        cw_model_featurize(c->jm, &l->toks, &l->ids, &l->nids, &l->ids_cap);
-        c->tcount[i] = (uint32_t)(l->nids - before);
-    }
+    for (size_t i = ch * CW_CLASSIFY_CHUNK; i < hi; i++)
+        c->tcount[i] = (uint32_t)clf_featurize(c->jm, &l->toks, c->jtexts[i].p, c->jtexts[i].len, &l->ids,
+                                               &l->nids, &l->ids_cap);
 }
 
 /* Stream job: featurize chunk ch and forward it into its rows of c->probs. */
@@ -117,8 +123,7 @@ static void clf_stream_chunk(cw_classifier_t *c, clf_lane_t *l, size_t ch) {
     cw_grow((void **)&l->offs, &l->offs_cap, CW_CLASSIFY_CHUNK, sizeof(uint32_t));
     for (size_t i = lo; i < hi; i++) {
         l->offs[i - lo] = (uint32_t)l->nids;
-        cw_tokenize(c->jtexts[i].p, c->jtexts[i].len, &l->toks);
-        cw_model_featurize(c->jm, &l->toks, &l->ids, &l->nids, &l->ids_cap);
+        clf_featurize(c->jm, &l->toks, c->jtexts[i].p, c->jtexts[i].len, &l->ids, &l->nids, &l->ids_cap);
     }
     cw_batch_t b = {.ids = l->ids, .nids = l->nids, .offsets = l->offs, .nbags = hi - lo};
     char err[256];
@@ -275,8 +280,7 @@ void cw_classifier_destroy(cw_classifier_t *c) {
 void cw_classifier_add(cw_classifier_t *c, const cw_model_t *m, const char *text, size_t len) {
     cw_grow((void **)&c->offsets, &c->off_cap, c->nbags + 1, sizeof(uint32_t));
     c->offsets[c->nbags++] = (uint32_t)c->nids;
-    cw_tokenize(text, len, &c->toks);
-    cw_model_featurize(m, &c->toks, &c->ids, &c->nids, &c->ids_cap);
+    clf_featurize(m, &c->toks, text, len, &c->ids, &c->nids, &c->ids_cap);
 }
 
 void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_text_t *texts, size_t n) {
@@ -286,8 +290,8 @@ void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_t
     }
     size_t nchunks = (n + CW_CLASSIFY_CHUNK - 1) / CW_CLASSIFY_CHUNK;
     cw_grow((void **)&c->tcount, &c->tcount_cap, n, sizeof(uint32_t));
-    cw_grow((void **)&c->chunk_lane, &c->chunk_cap, nchunks, sizeof(uint32_t));
-    cw_grow((void **)&c->chunk_start, &c->chunk_cap2, nchunks, sizeof(size_t));
+    cw_grow((void **)&c->chunk_lane, &c->chunk_lane_cap, nchunks, sizeof(uint32_t));
+    cw_grow((void **)&c->chunk_start, &c->chunk_start_cap, nchunks, sizeof(size_t));
     clf_job_start(c, m, NULL, texts, n, 1, n);
     clf_lane_work(c, &c->lanes[0], 0);
     clf_job_wait(c);
@@ -299,8 +303,7 @@ void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_t
     cw_grow((void **)&c->ids, &c->ids_cap, c->nids + total + 1, sizeof(int32_t));
     for (size_t ch = 0; ch < nchunks; ch++) {
         const clf_lane_t *l = &c->lanes[c->chunk_lane[ch]];
-        size_t end = (ch + 1) * CW_CLASSIFY_CHUNK, cnt = 0;
-        if (end > n) end = n;
+        size_t end = clf_chunk_end(c, ch), cnt = 0;
         for (size_t i = ch * CW_CLASSIFY_CHUNK; i < end; i++) {
             c->offsets[c->nbags++] = (uint32_t)(c->nids + cnt);
             cnt += c->tcount[i];
@@ -310,8 +313,8 @@ void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_t
     }
 }
 
-int cw_classifier_can_stream(const cw_classifier_t *c, const cw_backend_t *be) {
-    return c->nlanes > 1 && be->ops->splittable;
+int cw_classifier_can_stream(const cw_classifier_t *c, const cw_backend_t *be, size_t n) {
+    return c->nlanes > 1 && be->ops->splittable && n >= CW_CLASSIFY_MIN_PARALLEL;
 }
 
 void cw_classifier_stream_begin(cw_classifier_t *c, const cw_model_t *m, cw_backend_t *be, const cw_text_t *texts,

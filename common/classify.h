@@ -61,9 +61,10 @@ void cw_classifier_add(cw_classifier_t *c, const cw_model_t *m, const char *text
  * when the classifier has helpers and n >= CW_CLASSIFY_MIN_PARALLEL. The texts
  * need to stay valid only during the call. */
 void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_text_t *texts, size_t n);
-/* Stream jobs (see the top): 1 when this classifier can stream batches
- * through be (it has helpers, be's forward is splittable). */
-int cw_classifier_can_stream(const cw_classifier_t *c, const cw_backend_t *be);
+/* Stream jobs (see the top): 1 when a batch of n texts is worth streaming
+ * through be (this classifier has helpers, be's forward is splittable, n is
+ * at least CW_CLASSIFY_MIN_PARALLEL). */
+int cw_classifier_can_stream(const cw_classifier_t *c, const cw_backend_t *be, size_t n);
 /* Start a job of at most cap texts that the caller writes into texts[] (an
  * array of cap entries) while the job runs; be must be prepared (its model
  * is m) and the pending batch empty. */

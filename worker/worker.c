@@ -531,7 +531,7 @@ static void cw_worker_flush(cw_worker_t *w) {
         size_t need = 1;
         for (size_t i = 0; i < n; i++) need += w->batch[i]->len + 1;
         cw_grow((void **)&w->text, &w->text_cap, need, 1);
-        stream = n >= CW_CLASSIFY_MIN_PARALLEL && cw_classifier_can_stream(w->clf, w->served.be);
+        stream = cw_classifier_can_stream(w->clf, w->served.be, n);
         if (stream) cw_classifier_stream_begin(w->clf, model, w->served.be, w->texts, n);
     }
 
@@ -907,8 +907,8 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
     char threads[96] = "";
     if (conf->compute_threads > 1)
         snprintf(threads, sizeof(threads), ", %lld compute threads (%s)", (long long)conf->compute_threads,
-                 cw_classifier_can_stream(w->clf, w->served.be) ? "featurize and forward"
-                                                                : "featurize; forward on the worker thread");
+                 w->served.be->ops->splittable ? "featurize and forward"
+                                               : "featurize; forward on the worker thread");
     cw_log_info(CW_COMP, "worker %s: model %s@%lld on %s, %s -> %s (dead letters: %s), group %s, %s%s%s",
                 w->worker_id, w->served.name, (long long)w->served.version, w->served.be->desc,
                 conf->input_topic, conf->output_topic, conf->dead_letter_topic, conf->group_id,

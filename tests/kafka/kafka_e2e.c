@@ -104,6 +104,25 @@ static uint64_t expected_correct(const cwt_env_t *e, uint64_t count) {
     return n;
 }
 
+/* Options of a drain run of N_DRAIN articles whose ids start with prefix. */
+static void drain_opts(cw_e2e_opts_t *o, const cwt_env_t *e, const cw_e2e_row_t *rows, ctx_t *c,
+                       const char *prefix) {
+    memset(o, 0, sizeof(*o));
+    o->brokers = e->brokers;
+    o->input_topic = e->in_topic;
+    o->output_topic = e->out_topic;
+    o->dead_letter_topic = e->dlq_topic;
+    o->rows = rows;
+    o->nrows = e->nrows;
+    o->count = N_DRAIN;
+    o->id_prefix = prefix;
+    o->drain = 1;
+    o->on_published = on_published;
+    o->on_result = on_result;
+    o->opaque = c;
+    o->idle_timeout_s = 60;
+}
+
 int main(int argc, char **argv) {
     cwt_env_t e;
     int rc = cwt_env_init(&e, "kafka_e2e", argc, argv, 8, 8);
@@ -128,20 +147,7 @@ int main(int argc, char **argv) {
     c.end_before = end_offsets(&c);
 
     /* 1. drain */
-    memset(&o, 0, sizeof(o));
-    o.brokers = e.brokers;
-    o.input_topic = e.in_topic;
-    o.output_topic = e.out_topic;
-    o.dead_letter_topic = e.dlq_topic;
-    o.rows = rows;
-    o.nrows = e.nrows;
-    o.count = N_DRAIN;
-    o.id_prefix = "d-";
-    o.drain = 1;
-    o.on_published = on_published;
-    o.on_result = on_result;
-    o.opaque = &c;
-    o.idle_timeout_s = 60;
+    drain_opts(&o, &e, rows, &c, "d-");
     if (cw_e2e_run(&o, NULL, &rep, errstr, sizeof(errstr))) cwt_die(&e, "drain run: %s", errstr);
     double t_end = cwt_now();
     cwt_log(&e, "drain: %" PRIu64 " results, %" PRIu64 " duplicates, %.0f articles/s over %.3f s", rep.results,
@@ -208,20 +214,7 @@ int main(int argc, char **argv) {
     CWT_CHECK(&e, st == 0, "worker exit status %d after SIGTERM", st);
 
     /* 4. drain with compute_threads = 2 */
-    memset(&o, 0, sizeof(o));
-    o.brokers = e.brokers;
-    o.input_topic = e.in_topic;
-    o.output_topic = e.out_topic;
-    o.dead_letter_topic = e.dlq_topic;
-    o.rows = rows;
-    o.nrows = e.nrows;
-    o.count = N_DRAIN;
-    o.id_prefix = "t-";
-    o.drain = 1;
-    o.on_published = on_published;
-    o.on_result = on_result;
-    o.opaque = &c;
-    o.idle_timeout_s = 60;
+    drain_opts(&o, &e, rows, &c, "t-");
     c.fail_start = 0;
     c.published_calls = 0;
     c.results_seen = 0;

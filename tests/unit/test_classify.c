@@ -123,6 +123,31 @@ static void same(const ref_t *want, const ref_t *got, const char *what) {
     CHECK(memcmp(got->probs, want->probs, want->nbags * 4 * sizeof(float)) == 0, "%s: probabilities differ", what);
 }
 
+/* got = c's pending batch, run on be; compared with want. */
+static void check_pending(cw_classifier_t *c, cw_backend_t *be, const ref_t *want, const char *what) {
+    ref_t got;
+    snapshot(c, be, &got);
+    same(want, &got, what);
+    ref_free(&got);
+}
+
+/* The reference for texts v[0, n): added one by one to c (no helpers). */
+static void reference(cw_classifier_t *c, const cw_model_t *m, cw_backend_t *be, const cw_text_t *v, size_t n,
+                      ref_t *want) {
+    for (size_t i = 0; i < n; i++) cw_classifier_add(c, m, v[i].p, v[i].len);
+    snapshot(c, be, want);
+}
+
+/* Rows of a closed stream job whose probabilities differ from want's. */
+static int stream_rows_bad(cw_classifier_t *c, const ref_t *want, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *p = cw_classifier_stream_row(c, i);
+        if (!p || memcmp(p, want->probs + i * 4, 4 * sizeof(float)) != 0) bad++;
+    }
+    return bad;
+}
+
 static cw_text_t *as_texts(const texts_t *t, size_t first, size_t n) {
     cw_text_t *v = malloc((n + 1) * sizeof(*v));
     for (size_t i = 0; i < n; i++) {
@@ -162,27 +187,46 @@ int main(void) {
         if (!par[j]) return 1;
     }
 
+    CHECK(!cw_classifier_can_stream(one, be, CW_CLASSIFY_MIN_PARALLEL),
+          "a classifier without helpers claims it can stream");
+    for (int j = 1; j < 3; j++)
+        CHECK(cw_classifier_can_stream(par[j], be, CW_CLASSIFY_MIN_PARALLEL) &&
+                  !cw_classifier_can_stream(par[j], be, CW_CLASSIFY_MIN_PARALLEL - 1),
+              "%u threads on cpu: streams from %d texts?", nthreads[j], CW_CLASSIFY_MIN_PARALLEL);
+
     /* Batches of many sizes, walking through the test set, each classifier
-     * reused for all of them. */
+     * reused for all of them: added at once (1, 2, 4 threads), and streamed
+     * with texts announced one at a time (2, 4 threads). */
     size_t sizes[] = {1, 15, 16, 17, 33, 64, 127, 128, 129, 143, 144, 145, 257, 1000, 1024, 7600};
     size_t first = 0;
+    ref_t want;
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         size_t n = sizes[s];
         if (first + n > t.n) first = 0;
-        for (size_t i = 0; i < n; i++) cw_classifier_add(one, m, t.arena + t.at[first + i], t.len[first + i]);
-        ref_t want;
-        snapshot(one, be, &want);
-        CHECK(want.nbags == n, "reference of %zu: %zu bags", n, want.nbags);
         cw_text_t *v = as_texts(&t, first, n);
+        reference(one, m, be, v, n, &want);
+        CHECK(want.nbags == n, "reference of %zu: %zu bags", n, want.nbags);
         for (int j = 0; j < 3; j++) {
             char what[64];
             snprintf(what, sizeof(what), "batch of %zu at %zu, %u threads", n, first, nthreads[j]);
             cw_classifier_add_texts(par[j], m, v, n);
             CHECK(cw_classifier_pending(par[j]) == n, "%s: %zu pending", what, cw_classifier_pending(par[j]));
-            ref_t got;
-            snapshot(par[j], be, &got);
-            same(&want, &got, what);
-            ref_free(&got);
+            check_pending(par[j], be, &want, what);
+        }
+        for (int j = 1; j < 3; j++) {
+            /* capacity above n: the job is closed short of it */
+            cw_text_t *slots = calloc(n + 7, sizeof(*slots));
+            cw_classifier_stream_begin(par[j], m, be, slots, n + 7);
+            for (size_t i = 0; i < n; i++) {
+                slots[i] = v[i];
+                cw_classifier_stream_ready(par[j], i + 1);
+            }
+            cw_classifier_stream_close(par[j], n);
+            int rows_bad = stream_rows_bad(par[j], &want, n);
+            CHECK(rows_bad == 0, "stream of %zu, %u threads: %d rows differ", n, nthreads[j], rows_bad);
+            err[0] = '\0';
+            CHECK(cw_classifier_stream_end(par[j], err, sizeof(err)) == 0, "stream end: %s", err);
+            free(slots);
         }
         free(v);
         ref_free(&want);
@@ -191,9 +235,9 @@ int main(void) {
 
     /* Appended to a pending batch: 5 single adds, then 200 texts at once,
      * then 3 more single adds. */
-    for (size_t i = 0; i < 208; i++) cw_classifier_add(one, m, t.arena + t.at[3000 + i], t.len[3000 + i]);
-    ref_t want;
-    snapshot(one, be, &want);
+    cw_text_t *all = as_texts(&t, 3000, 208);
+    reference(one, m, be, all, 208, &want);
+    free(all);
     cw_text_t *v = as_texts(&t, 3005, 200);
     for (int j = 0; j < 3; j++) {
         char what[64];
@@ -201,10 +245,7 @@ int main(void) {
         for (size_t i = 0; i < 5; i++) cw_classifier_add(par[j], m, t.arena + t.at[3000 + i], t.len[3000 + i]);
         cw_classifier_add_texts(par[j], m, v, 200);
         for (size_t i = 205; i < 208; i++) cw_classifier_add(par[j], m, t.arena + t.at[3000 + i], t.len[3000 + i]);
-        ref_t got;
-        snapshot(par[j], be, &got);
-        same(&want, &got, what);
-        ref_free(&got);
+        check_pending(par[j], be, &want, what);
     }
     free(v);
     ref_free(&want);
@@ -214,8 +255,7 @@ int main(void) {
     int bad = 0;
     size_t nsmall = CW_CLASSIFY_MIN_PARALLEL + 3;
     v = as_texts(&t, 0, nsmall);
-    for (size_t i = 0; i < nsmall; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
-    snapshot(one, be, &want);
+    reference(one, m, be, v, nsmall, &want);
     for (int r = 0; r < 1000; r++) {
         cw_classifier_add_texts(par[2], m, v, nsmall);
         cw_batch_t b;
@@ -230,53 +270,14 @@ int main(void) {
     free(v);
     ref_free(&want);
 
-    /* Stream jobs: probabilities equal to the whole batch's. */
-    first = 0;
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-        size_t n = sizes[s];
-        if (first + n > t.n) first = 0;
-        for (size_t i = 0; i < n; i++) cw_classifier_add(one, m, t.arena + t.at[first + i], t.len[first + i]);
-        snapshot(one, be, &want);
-        cw_text_t *src = as_texts(&t, first, n);
-        for (int j = 1; j < 3; j++) {
-            CHECK(cw_classifier_can_stream(par[j], be), "%u threads on cpu cannot stream", nthreads[j]);
-            /* capacity above n: the job is closed short of it */
-            cw_text_t *slots = calloc(n + 7, sizeof(*slots));
-            cw_classifier_stream_begin(par[j], m, be, slots, n + 7);
-            for (size_t i = 0; i < n; i++) {
-                slots[i] = src[i];
-                cw_classifier_stream_ready(par[j], i + 1);
-            }
-            cw_classifier_stream_close(par[j], n);
-            int rows_bad = 0;
-            for (size_t i = 0; i < n; i++) {
-                const float *p = cw_classifier_stream_row(par[j], i);
-                if (!p || memcmp(p, want.probs + i * 4, 4 * sizeof(float)) != 0) rows_bad++;
-            }
-            CHECK(rows_bad == 0, "stream of %zu, %u threads: %d rows differ", n, nthreads[j], rows_bad);
-            err[0] = '\0';
-            CHECK(cw_classifier_stream_end(par[j], err, sizeof(err)) == 0, "stream end: %s", err);
-            free(slots);
-        }
-        free(src);
-        ref_free(&want);
-        first += n;
-    }
-    CHECK(!cw_classifier_can_stream(one, be), "a classifier without helpers claims it can stream");
-
     /* A stream job ended before any row is read, then the classifier reused. */
     v = as_texts(&t, 100, 300);
     cw_classifier_stream_begin(par[2], m, be, v, 300);
     cw_classifier_stream_ready(par[2], 300);
     CHECK(cw_classifier_stream_end(par[2], err, sizeof(err)) == 0, "early end: %s", err);
-    for (size_t i = 0; i < 300; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
-    snapshot(one, be, &want);
+    reference(one, m, be, v, 300, &want);
     cw_classifier_add_texts(par[2], m, v, 300);
-    ref_t got;
-    snapshot(par[2], be, &got);
-    same(&want, &got, "add after an early-ended stream job");
-    ref_free(&got);
-    ref_free(&want);
+    check_pending(par[2], be, &want, "add after an early-ended stream job");
 
     /* A failing forward pass: featurized with m, forwarded on a backend
      * bound to a model with 50 rows. */
@@ -303,22 +304,16 @@ int main(void) {
         cw_backend_destroy(be2);
         cw_model_destroy(small);
         /* and the classifier still works */
-        for (size_t i = 0; i < 300; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
-        snapshot(one, be, &want);
         cw_text_t *slots = calloc(300, sizeof(*slots));
         memcpy(slots, v, 300 * sizeof(*slots));
         cw_classifier_stream_begin(par[1], m, be, slots, 300);
         cw_classifier_stream_close(par[1], 300);
-        int rows_bad = 0;
-        for (size_t i = 0; i < 300; i++) {
-            const float *p = cw_classifier_stream_row(par[1], i);
-            if (!p || memcmp(p, want.probs + i * 4, 4 * sizeof(float)) != 0) rows_bad++;
-        }
+        int rows_bad = stream_rows_bad(par[1], &want, 300);
         CHECK(rows_bad == 0, "stream after a failed one: %d rows differ", rows_bad);
         CHECK(cw_classifier_stream_end(par[1], err, sizeof(err)) == 0, "stream end: %s", err);
         free(slots);
-        ref_free(&want);
     }
+    ref_free(&want);
     free(v);
 
     /* An empty add changes nothing. */
