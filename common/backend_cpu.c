@@ -32,7 +32,15 @@
  * Weights are the bound model's host arrays, read and updated in place:
  * several CPU backends bound to one model train it Hogwild-style (lock-free
  * races on shared rows are accepted, as fastText does); each backend has its
- * own scratch buffers, so one backend per thread. */
+ * own scratch buffers, so one backend per thread.
+ *
+ * Threads: every CPU backend is one core. Callers that want more run more
+ * backends (the trainer's Hogwild threads, the worker's compute_threads), so
+ * init sets OpenBLAS to one thread for the process: its own pool would only
+ * compete with them, and after each call its idle threads spin on
+ * sched_yield for a while (measured: ~100 ms of a core after the projection
+ * a worker builds on every model load, taken from the Kafka client threads
+ * on a 2-core machine). */
 #include "backend.h"
 
 #include <cblas.h>
@@ -81,6 +89,7 @@ static int cpu_init(cw_backend_t *be, int device, char *errstr, size_t errstr_si
     (void)errstr;
     (void)errstr_size;
     be->ctx = cw_calloc(1, sizeof(cpu_ctx_t));
+    openblas_set_num_threads(1);
     char *cfg = openblas_get_config();
     snprintf(be->desc, sizeof(be->desc), "cpu (%s)", cfg ? cfg : "OpenBLAS");
     return 0;
