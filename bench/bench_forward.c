@@ -27,7 +27,6 @@
  *
  * Without a usable GPU (or in a build without CUDA) the GPU columns read
  * "skipped: <reason>". */
-#include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,7 +259,6 @@ int main(int argc, char **argv) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o.threads = n > 0 ? (uint32_t)n : 1;
     }
-    openblas_set_num_threads(1); /* every CPU backend is one core */
 
     int rc = 1;
     char err[512] = "", gpu_why[512] = "";

@@ -52,8 +52,9 @@
 
 /* How many ids ahead forward_proj prefetches projection rows. The rows are
  * scattered over a table that outgrows L2 (the default AG News model: 5.8 MB),
- * so each is a long miss; 128 ahead (bench_infer, batch 1024: ~1.25x the
- * articles/s of 32 ahead) keeps enough of them in flight. */
+ * so each is a long miss; 128 ahead (bench_infer, batch 1024: 1.13-1.19x the
+ * articles/s of 32 ahead, median of 8-10 alternating runs) keeps enough of
+ * them in flight. */
 #define CW_CPU_PREFETCH 128
 
 /* Below this many bags the fused loops beat a cblas_sgemm call. */
