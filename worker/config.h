@@ -37,7 +37,8 @@ typedef struct cw_worker_conf_s {
     char *log_level;
     int64_t max_articles;       /* batch size limit */
     int64_t max_wait_ms;        /* batch time limit after its first article */
-    int64_t compute_threads;    /* threads featurizing a batch, worker thread included */
+    int64_t compute_threads;    /* threads featurizing a batch, the model step's own included */
+    int pipeline;               /* the model step on its own thread, one batch behind */
     int64_t commit_interval_ms; /* exactly_once: how long one transaction spans */
     int64_t stats_interval_ms;
     int64_t shutdown_timeout_ms;

@@ -8,6 +8,15 @@
  * network I/O. Only the stop flag, the statistics and the model handoff are
  * touched from other threads (atomics and one mutex).
  *
+ * The pipeline (key `pipeline`): a batch of 128 or more articles is decoded
+ * and dead-lettered on the worker thread, then handed to the model thread,
+ * which tokenizes, featurizes and runs its forward pass while the worker
+ * thread sends the previous batch's results and gathers the next. The model
+ * thread touches only the batches handed to it and the classifier. Results
+ * are sent on the worker thread, batch after batch in input order; every
+ * rebalance, transaction commit, model swap and shutdown first waits for the
+ * model thread's batches and sends them (cw_worker_flush_all).
+ *
  * At-least-once: every input message's output is registered in cw_offsets_t
  * when produced; acknowledgements (any order) advance the per-partition
  * committable offset, which is stored with rd_kafka_offsets_store() and
@@ -30,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "article.h"
@@ -89,6 +99,27 @@ static int64_t cw_hist_quantile(const cw_hist_t *h, double q) {
     return 0;
 }
 
+/* One micro-batch: its messages in consume order, their decoded articles
+ * and texts, and (with the model thread) the model it was given and its
+ * probabilities. */
+typedef struct cw_wbatch_s {
+    rd_kafka_message_t **msgs;
+    cw_article_t *arts;
+    uint64_t *tokens;      /* cw_offsets_t registrations */
+    uint8_t *valid;        /* 0: dead-lettered */
+    size_t n;
+    char *text;            /* arena: title + " " + body of each valid article */
+    size_t text_cap;
+    cw_text_t *texts;      /* the valid articles' texts, in batch order (batch_cap) */
+    size_t ntexts;
+    const cw_model_t *model; /* model thread only: what to run, set when handed over */
+    cw_backend_t *be;
+    float *probs;          /* ntexts x nlabels, written by the model thread */
+    size_t probs_cap;
+    int failed;            /* the forward pass failed; err says why */
+    char err[256];
+} cw_wbatch_t;
+
 struct cw_worker_s {
     const cw_worker_conf_t *conf;
     char *worker_id;
@@ -107,17 +138,25 @@ struct cw_worker_s {
     atomic_int offer_pending;
     cw_served_t offer;
 
-    /* The batch being gathered. */
-    rd_kafka_message_t **batch;
-    cw_article_t *arts;
-    uint64_t *tokens;
-    uint8_t *valid;
-    size_t nbatch, batch_cap;
+    /* Batches: slots[tail % nslots] is being gathered (w->g); with the
+     * model thread, slots head .. tail-1 (counts, not indices) are in its
+     * hands, oldest first. Without it nslots is 1 and head == tail. */
+    cw_wbatch_t *slots;
+    size_t nslots, head, tail;
+    cw_wbatch_t *g;
+    size_t batch_cap;
     double batch_deadline;
 
-    char *text;            /* arena: title + " " + body of each valid article */
-    size_t text_cap;
-    cw_text_t *texts;      /* the valid articles' texts, in batch order (batch_cap) */
+    /* The model thread (pipeline): computes slots in order; pipe_done
+     * counts the slots it has finished (release, so their probs are seen). */
+    int pipe_on;
+    pthread_t pipe_th;
+    pthread_mutex_t pipe_mu;
+    pthread_cond_t pipe_go, pipe_cv;
+    size_t pipe_queued;    /* slots handed over (== tail), under pipe_mu */
+    atomic_size_t pipe_done;
+    int pipe_quit, pipe_waiting;
+
     char *enc;             /* one encoded result */
     size_t enc_len, enc_cap;
     float *zero_scores;    /* passthrough results */
@@ -508,103 +547,103 @@ static void cw_worker_dead_letter(cw_worker_t *w, const rd_kafka_message_t *m,
     }
 }
 
-/* Process the gathered batch: decode, one forward pass, one output per message. */
-static void cw_worker_flush(cw_worker_t *w) {
-    size_t n = w->nbatch;
-    int stream = 0;
-    if (n == 0) return;
-    cw_worker_maybe_swap(w);
-    if (w->eos && cw_txn_begin(w) != 0) goto drop;
+/* ---------- batches ---------- */
 
-    const cw_model_t *model = w->served.model;
-    uint32_t k = model->nlabels;
+/* Batches of fewer articles run on the worker thread even with the model
+ * thread on. Handing a batch over costs a wake-up on each side and moves its
+ * texts to another core, which small batches do not repay. Measured with
+ * bench_e2e on the embedded broker, 2 cores, pipeline against not, 3 runs
+ * of 3 pairs each:
+ *   max_articles 1024: drain 0.72-0.78 of passthrough against 0.59-0.61,
+ *                      saturated 0.84-0.92 against 0.85-0.94;
+ *   max_articles 64:   drain 0.57-0.74 against 0.63-0.69, saturated
+ *                      0.76-0.82 against 0.88-0.94 (a loss);
+ *   max_articles 1:    every article handed over, even with wake-ups in
+ *                      groups of 32: 6.0 us of process CPU per result
+ *                      against 2.9, drain 0.35-0.45 against 0.61. */
+#define CW_PIPE_MIN_ARTICLES 128
+
+static void cw_worker_fail(cw_worker_t *w) {
+    atomic_store(&w->fatal, 1);
+    atomic_store(&w->stop, 1);
+}
+
+static void cw_batch_release(cw_wbatch_t *b) {
+    for (size_t i = 0; i < b->n; i++) rd_kafka_message_destroy(b->msgs[i]);
+    b->n = 0;
+    b->ntexts = 0;
+}
+
+/* The texts' arena, sized once for the batch (a text is at most its
+ * message's length plus the space), so that they stay put while other
+ * threads read them. */
+static void cw_batch_arena(cw_wbatch_t *b) {
+    size_t need = 1;
+    for (size_t i = 0; i < b->n; i++) need += b->msgs[i]->len + 1;
+    cw_grow((void **)&b->text, &b->text_cap, need, 1);
+}
+
+/* Pass 1, on the worker thread: register each message in offset order,
+ * decode it, dead-letter what fails, gather the texts (with a stream job
+ * open, its helpers start on them as they come). */
+static void cw_batch_decode(cw_worker_t *w, cw_wbatch_t *b, int stream) {
     int64_t now_ms = cw_wall_ms();
     char detail[256];
-    size_t ntexts = 0, used = 0;
-
-    /* The texts' arena, sized once for the batch (a text is at most its
-     * message's length plus the space), so that they stay put while helper
-     * threads read them. A stream job featurizes and forwards them in chunks
-     * on the helpers while this thread decodes the rest and, later, sends
-     * the results in order (compute_threads > 1, CPU backend). */
-    if (!w->conf->skip_model) {
-        size_t need = 1;
-        for (size_t i = 0; i < n; i++) need += w->batch[i]->len + 1;
-        cw_grow((void **)&w->text, &w->text_cap, need, 1);
-        stream = cw_classifier_can_stream(w->clf, w->served.be, n);
-        if (stream) cw_classifier_stream_begin(w->clf, model, w->served.be, w->texts, n);
-    }
-
-    /* Pass 1: register in offset order, decode, gather the texts; dead letters
-     * go now. */
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_message_t *m = w->batch[i];
+    size_t used = 0;
+    b->ntexts = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_message_t *m = b->msgs[i];
         rd_kafka_timestamp_type_t tst;
         int64_t ts = rd_kafka_message_timestamp(m, &tst);
         if (ts < 0) ts = now_ms;
-        w->tokens[i] = cw_offsets_push(w->offs, m->partition, m->offset, ts);
+        b->tokens[i] = cw_offsets_push(w->offs, m->partition, m->offset, ts);
         detail[0] = '\0';
-        cw_article_err_t err = cw_article_decode(m->payload, m->len, &w->arts[i], detail, sizeof(detail));
+        cw_article_err_t err = cw_article_decode(m->payload, m->len, &b->arts[i], detail, sizeof(detail));
         if (err != CW_ARTICLE_OK) {
-            w->valid[i] = 0;
-            cw_worker_dead_letter(w, m, err, detail, w->tokens[i]);
+            b->valid[i] = 0;
+            cw_worker_dead_letter(w, m, err, detail, b->tokens[i]);
             continue;
         }
-        w->valid[i] = 1;
-        if (!w->conf->skip_model) {
-            const cw_article_t *a = &w->arts[i];
-            size_t len = a->title.len + 1 + a->body.len;
-            char *t = w->text + used;
-            if (a->title.len) memcpy(t, a->title.p, a->title.len);
-            t[a->title.len] = ' ';
-            if (a->body.len) memcpy(t + a->title.len + 1, a->body.p, a->body.len);
-            w->texts[ntexts].p = t;
-            w->texts[ntexts].len = len;
-            ntexts++;
-            used += len;
-            if (stream) cw_classifier_stream_ready(w->clf, ntexts);
-        }
+        b->valid[i] = 1;
+        if (w->conf->skip_model) continue;
+        const cw_article_t *a = &b->arts[i];
+        size_t len = a->title.len + 1 + a->body.len;
+        char *t = b->text + used;
+        if (a->title.len) memcpy(t, a->title.p, a->title.len);
+        t[a->title.len] = ' ';
+        if (a->body.len) memcpy(t + a->title.len + 1, a->body.p, a->body.len);
+        b->texts[b->ntexts].p = t;
+        b->texts[b->ntexts].len = len;
+        b->ntexts++;
+        used += len;
+        if (stream) cw_classifier_stream_ready(w->clf, b->ntexts);
     }
+}
 
-    /* Pass 2: featurize and forward (a stream job: only close it). */
-    const float *probs = NULL;
-    if (stream) {
-        cw_classifier_stream_close(w->clf, ntexts);
-    } else if (!w->conf->skip_model && ntexts > 0) {
-        char err[256];
-        cw_classifier_add_texts(w->clf, model, w->texts, ntexts);
-        if (cw_classifier_run(w->clf, w->served.be, &probs, err, sizeof(err)) != 0) {
-            /* A backend failure is not the article's fault: stop without
-             * committing these offsets, a restart retries them. */
-            cw_log_error(CW_COMP, "forward pass failed: %s; stopping", err);
-            atomic_store(&w->fatal, 1);
-            atomic_store(&w->stop, 1);
-            goto drop;
-        }
-    } else if (w->conf->skip_model) {
-        cw_grow((void **)&w->zero_scores, &w->zero_cap, k, sizeof(float));
-        memset(w->zero_scores, 0, k * sizeof(float));
-    }
-
-    /* Pass 3: results. */
+/* Pass 3: one result per valid article, in batch order. Row r of the valid
+ * articles' probabilities comes from probs (NULL: passthrough, all zero) or,
+ * when *stream, from the stream job (which is ended here if it failed).
+ * 0, or -1 when the worker must stop (logged). */
+static int cw_batch_emit(cw_worker_t *w, cw_wbatch_t *b, const float *probs, int *stream) {
+    const cw_model_t *model = w->served.model;
+    uint32_t k = model->nlabels;
     int64_t processed_at = cw_wall_ms();
     size_t row = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!w->valid[i]) continue;
-        rd_kafka_message_t *m = w->batch[i];
-        const cw_article_t *a = &w->arts[i];
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->valid[i]) continue;
+        rd_kafka_message_t *m = b->msgs[i];
+        const cw_article_t *a = &b->arts[i];
         cw_result_t r;
         memset(&r, 0, sizeof(r));
         r.id = a->id;
-        const float *p = stream ? cw_classifier_stream_row(w->clf, row) : probs ? probs + row * k : NULL;
-        if (stream && !p) {
+        const float *p = *stream ? cw_classifier_stream_row(w->clf, row) : probs ? probs + row * k : NULL;
+        if (*stream && !p) {
             char err[256] = "";
             cw_classifier_stream_end(w->clf, err, sizeof(err));
-            stream = 0;
+            *stream = 0;
             cw_log_error(CW_COMP, "forward pass failed: %s; stopping", err);
-            atomic_store(&w->fatal, 1);
-            atomic_store(&w->stop, 1);
-            goto drop;
+            cw_worker_fail(w);
+            return -1;
         }
         if (p) {
             r.label_id = (int32_t)cw_argmax(p, k);
@@ -624,27 +663,186 @@ static void cw_worker_flush(cw_worker_t *w) {
         r.processed_at = processed_at;
         if (cw_result_encode(&r, &w->enc, &w->enc_len, &w->enc_cap) != 0) {
             cw_log_error(CW_COMP, "encoding a result failed; stopping");
-            atomic_store(&w->fatal, 1);
-            atomic_store(&w->stop, 1);
-            goto drop;
+            cw_worker_fail(w);
+            return -1;
         }
         const void *key = m->key ? m->key : a->id.p;
         size_t klen = m->key ? m->key_len : a->id.len;
-        if (cw_worker_produce(w, w->out_rkt, key, klen, w->enc, w->enc_len, NULL, w->tokens[i]) != 0) {
-            atomic_store(&w->fatal, 1);
-            atomic_store(&w->stop, 1);
-            goto drop;
+        if (cw_worker_produce(w, w->out_rkt, key, klen, w->enc, w->enc_len, NULL, b->tokens[i]) != 0) {
+            cw_worker_fail(w);
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Its results are out: the transaction covers its offsets, the counters
+ * count it, its messages go. */
+static void cw_batch_done(cw_worker_t *w, cw_wbatch_t *b) {
     if (w->eos)
-        for (size_t i = 0; i < n; i++) cw_txn_set_next(w, w->batch[i]->partition, w->batch[i]->offset + 1);
+        for (size_t i = 0; i < b->n; i++) cw_txn_set_next(w, b->msgs[i]->partition, b->msgs[i]->offset + 1);
     atomic_fetch_add_explicit(&w->st_batches, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->st_batched, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->st_batched, b->n, memory_order_relaxed);
+    cw_batch_release(b);
+}
+
+/* The whole batch on the worker thread: decode, one forward pass (or a
+ * stream job: with compute_threads > 1 on the CPU backend, helpers featurize
+ * and forward chunks while this thread decodes the rest and then sends the
+ * results in order), one output per message. */
+static void cw_batch_inline(cw_worker_t *w, cw_wbatch_t *b) {
+    const cw_model_t *model = w->served.model;
+    const float *probs = NULL;
+    int stream = 0;
+    if (!w->conf->skip_model) {
+        cw_batch_arena(b);
+        stream = cw_classifier_can_stream(w->clf, w->served.be, b->n);
+        if (stream) cw_classifier_stream_begin(w->clf, model, w->served.be, b->texts, b->n);
+    }
+    cw_batch_decode(w, b, stream);
+    if (stream) {
+        cw_classifier_stream_close(w->clf, b->ntexts);
+    } else if (!w->conf->skip_model && b->ntexts > 0) {
+        char err[256];
+        cw_classifier_add_texts(w->clf, model, b->texts, b->ntexts);
+        if (cw_classifier_run(w->clf, w->served.be, &probs, err, sizeof(err)) != 0) {
+            /* A backend failure is not the article's fault: stop without
+             * committing these offsets, a restart retries them. */
+            cw_log_error(CW_COMP, "forward pass failed: %s; stopping", err);
+            cw_worker_fail(w);
+            goto drop;
+        }
+    } else if (w->conf->skip_model) {
+        cw_grow((void **)&w->zero_scores, &w->zero_cap, model->nlabels, sizeof(float));
+        memset(w->zero_scores, 0, model->nlabels * sizeof(float));
+    }
+    if (cw_batch_emit(w, b, probs, &stream) != 0) goto drop;
+    if (stream) cw_classifier_stream_end(w->clf, NULL, 0);
+    cw_classifier_clear(w->clf);
+    cw_batch_done(w, b);
+    return;
 drop:
     if (stream) cw_classifier_stream_end(w->clf, NULL, 0);
     cw_classifier_clear(w->clf);
-    for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(w->batch[i]);
-    w->nbatch = 0;
+    cw_batch_release(b);
+}
+
+/* ---------- the model thread (pipeline) ---------- */
+
+/* On the model thread: the batch's forward pass, its probabilities copied
+ * into the batch (the classifier's buffers serve the next one). */
+static void cw_pipe_compute(cw_worker_t *w, cw_wbatch_t *b) {
+    const float *probs = NULL;
+    b->failed = 0;
+    if (b->ntexts == 0) return;
+    cw_classifier_add_texts(w->clf, b->model, b->texts, b->ntexts);
+    if (cw_classifier_run(w->clf, b->be, &probs, b->err, sizeof(b->err)) != 0) {
+        b->failed = 1;
+    } else {
+        size_t nf = b->ntexts * b->model->nlabels;
+        cw_grow((void **)&b->probs, &b->probs_cap, nf, sizeof(float));
+        memcpy(b->probs, probs, nf * sizeof(float));
+    }
+    cw_classifier_clear(w->clf);
+}
+
+static void *cw_pipe_main(void *arg) {
+    cw_worker_t *w = arg;
+    size_t next = 0;
+    prctl(PR_SET_NAME, "cw-model", 0, 0, 0);
+    pthread_mutex_lock(&w->pipe_mu);
+    for (;;) {
+        while (next == w->pipe_queued && !w->pipe_quit) pthread_cond_wait(&w->pipe_go, &w->pipe_mu);
+        if (next == w->pipe_queued) break; /* quitting, nothing left */
+        cw_wbatch_t *b = &w->slots[next % w->nslots];
+        pthread_mutex_unlock(&w->pipe_mu);
+        cw_pipe_compute(w, b);
+        pthread_mutex_lock(&w->pipe_mu);
+        atomic_store_explicit(&w->pipe_done, ++next, memory_order_release);
+        if (w->pipe_waiting) pthread_cond_signal(&w->pipe_cv);
+    }
+    pthread_mutex_unlock(&w->pipe_mu);
+    return NULL;
+}
+
+/* Finish the oldest batch the model thread holds: send its results (or,
+ * after a fatal error, only drop it). `wait`: for it to be computed;
+ * otherwise only when it is. 1 when a batch was finished. */
+static int cw_pipe_finish_head(cw_worker_t *w, int wait) {
+    if (w->head == w->tail) return 0;
+    if (atomic_load_explicit(&w->pipe_done, memory_order_acquire) <= w->head) {
+        if (!wait) return 0;
+        pthread_mutex_lock(&w->pipe_mu);
+        w->pipe_waiting = 1;
+        while (atomic_load_explicit(&w->pipe_done, memory_order_acquire) <= w->head)
+            pthread_cond_wait(&w->pipe_cv, &w->pipe_mu);
+        w->pipe_waiting = 0;
+        pthread_mutex_unlock(&w->pipe_mu);
+    }
+    cw_wbatch_t *b = &w->slots[w->head % w->nslots];
+    int stream = 0;
+    w->head++;
+    if (atomic_load(&w->fatal)) {
+        cw_batch_release(b);
+    } else if (b->failed) {
+        cw_log_error(CW_COMP, "forward pass failed: %s; stopping", b->err);
+        cw_worker_fail(w);
+        cw_batch_release(b);
+    } else if (cw_batch_emit(w, b, b->probs, &stream) != 0) {
+        cw_batch_release(b);
+    } else {
+        cw_batch_done(w, b);
+    }
+    return 1;
+}
+
+/* Finish every batch the model thread holds, in order. */
+static void cw_pipe_drain(cw_worker_t *w) {
+    while (cw_pipe_finish_head(w, 1)) {
+    }
+}
+
+/* Hand the gathered batch (decoded, texts gathered) to the model thread and
+ * gather the next one into the next slot, once the slot is free. */
+static void cw_pipe_submit(cw_worker_t *w, cw_wbatch_t *b) {
+    cw_batch_arena(b);
+    cw_batch_decode(w, b, 0);
+    b->model = w->served.model;
+    b->be = w->served.be;
+    pthread_mutex_lock(&w->pipe_mu);
+    w->pipe_queued = ++w->tail;
+    pthread_cond_signal(&w->pipe_go);
+    pthread_mutex_unlock(&w->pipe_mu);
+    if (w->tail - w->head == w->nslots) cw_pipe_finish_head(w, 1);
+    w->g = &w->slots[w->tail % w->nslots];
+}
+
+/* Process the gathered batch: on the model thread when it runs and the
+ * batch is big enough, else here. Outputs leave in input order either way. */
+static void cw_worker_flush(cw_worker_t *w) {
+    cw_wbatch_t *b = w->g;
+    if (b->n == 0) return;
+    int pipe = w->pipe_on && b->n >= CW_PIPE_MIN_ARTICLES;
+    /* A batch run here waits for those ahead of it; a model swap frees the
+     * model they hold. */
+    if (!pipe || atomic_load_explicit(&w->offer_pending, memory_order_acquire)) cw_pipe_drain(w);
+    if (atomic_load(&w->fatal)) {
+        cw_batch_release(b);
+        return;
+    }
+    cw_worker_maybe_swap(w);
+    if (w->eos && cw_txn_begin(w) != 0) {
+        cw_batch_release(b);
+        return;
+    }
+    if (pipe) cw_pipe_submit(w, b);
+    else cw_batch_inline(w, b);
+}
+
+/* Flush, then wait for every batch to be out (rebalances, commits, shutdown). */
+static void cw_worker_flush_all(cw_worker_t *w) {
+    cw_worker_flush(w);
+    cw_pipe_drain(w);
 }
 
 /* ---------- rebalancing ---------- */
@@ -680,7 +878,7 @@ static void cw_worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int lost = rd_kafka_assignment_lost(rk);
         cw_worker_log_parts(lost ? "lost" : "revoked", parts);
         /* Finish what was fetched: its outputs go out with this assignment. */
-        cw_worker_flush(w);
+        cw_worker_flush_all(w);
         if (w->eos) {
             if (lost) {
                 if (w->txn_open) cw_txn_abort(w, 0);
@@ -862,11 +1060,30 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
     }
     w->offs = cw_offsets_new();
     w->batch_cap = (size_t)conf->max_articles;
-    w->batch = cw_calloc(w->batch_cap, sizeof(*w->batch));
-    w->arts = cw_calloc(w->batch_cap, sizeof(*w->arts));
-    w->tokens = cw_calloc(w->batch_cap, sizeof(*w->tokens));
-    w->valid = cw_calloc(w->batch_cap, sizeof(*w->valid));
-    w->texts = cw_calloc(w->batch_cap, sizeof(*w->texts));
+    /* The model thread: one batch computing, one waiting, one gathering. */
+    w->pipe_on = conf->pipeline && !conf->skip_model && w->batch_cap >= CW_PIPE_MIN_ARTICLES;
+    w->nslots = w->pipe_on ? 3 : 1;
+    w->slots = cw_calloc(w->nslots, sizeof(*w->slots));
+    for (size_t i = 0; i < w->nslots; i++) {
+        cw_wbatch_t *b = &w->slots[i];
+        b->msgs = cw_calloc(w->batch_cap, sizeof(*b->msgs));
+        b->arts = cw_calloc(w->batch_cap, sizeof(*b->arts));
+        b->tokens = cw_calloc(w->batch_cap, sizeof(*b->tokens));
+        b->valid = cw_calloc(w->batch_cap, sizeof(*b->valid));
+        b->texts = cw_calloc(w->batch_cap, sizeof(*b->texts));
+    }
+    w->g = &w->slots[0];
+    pthread_mutex_init(&w->pipe_mu, NULL);
+    pthread_cond_init(&w->pipe_go, NULL);
+    pthread_cond_init(&w->pipe_cv, NULL);
+    if (w->pipe_on) {
+        int e = pthread_create(&w->pipe_th, NULL, cw_pipe_main, w);
+        if (e != 0) {
+            cw_seterr(errstr, errstr_size, "starting the model thread: %s", strerror(e));
+            w->pipe_on = 0;
+            goto fail;
+        }
+    }
 
     /* The producer. */
     if (!(rc = cw_worker_rdconf(w, 0, errstr, errstr_size))) goto fail;
@@ -909,10 +1126,11 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
         snprintf(threads, sizeof(threads), ", %lld compute threads (%s)", (long long)conf->compute_threads,
                  w->served.be->ops->splittable ? "featurize and forward"
                                                : "featurize; forward on the worker thread");
-    cw_log_info(CW_COMP, "worker %s: model %s@%lld on %s, %s -> %s (dead letters: %s), group %s, %s%s%s",
+    cw_log_info(CW_COMP, "worker %s: model %s@%lld on %s, %s -> %s (dead letters: %s), group %s, %s%s%s%s",
                 w->worker_id, w->served.name, (long long)w->served.version, w->served.be->desc,
                 conf->input_topic, conf->output_topic, conf->dead_letter_topic, conf->group_id,
-                conf->processing_guarantee, threads, conf->skip_model ? ", passthrough (no model)" : "");
+                conf->processing_guarantee, w->pipe_on ? ", model thread" : "", threads,
+                conf->skip_model ? ", passthrough (no model)" : "");
     return w;
 fail:
     if (rc) rd_kafka_conf_destroy(rc);
@@ -930,12 +1148,15 @@ int cw_worker_run(cw_worker_t *w) {
 
     while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
         int timeout_ms = 100;
-        if (w->nbatch) {
+        if (w->g->n) {
             double left = w->batch_deadline - now;
             timeout_ms = left > 0 ? (int)(left * 1e3) + 1 : 0;
         }
         if (timeout_ms > 10 && cw_offsets_inflight_total(w->offs) > 0) timeout_ms = 10;
+        /* A batch on the model thread: with nothing fetched, wait for it instead. */
+        if (w->head != w->tail) timeout_ms = 0;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout_ms);
+        int got = m != NULL;
         now = cw_now_s();
         if (m) {
             if (m->err) {
@@ -949,22 +1170,29 @@ int cw_worker_run(cw_worker_t *w) {
                                 (unsigned long long)w->replayed);
                 rd_kafka_message_destroy(m);
             } else {
-                if (w->nbatch == 0) w->batch_deadline = now + (double)c->max_wait_ms / 1e3;
-                w->batch[w->nbatch++] = m;
+                if (w->g->n == 0) w->batch_deadline = now + (double)c->max_wait_ms / 1e3;
+                w->g->msgs[w->g->n++] = m;
                 atomic_fetch_add_explicit(&w->st_consumed, 1, memory_order_relaxed);
             }
         }
-        if (w->nbatch && (w->nbatch >= w->batch_cap || now >= w->batch_deadline)) {
+        if (w->g->n && (w->g->n >= w->batch_cap || now >= w->batch_deadline)) {
             cw_worker_flush(w);
             since_serve = 64;
         }
-        if (!m || ++since_serve >= 64) {
+        /* Send what the model thread has finished; with nothing fetched,
+         * wait for its oldest batch rather than poll again. */
+        if (cw_pipe_finish_head(w, !got))
+            while (cw_pipe_finish_head(w, 0)) {
+            }
+        if (!got || ++since_serve >= 64) {
             cw_worker_serve_deliveries(w, 0);
             since_serve = 0;
         }
-        if (w->eos && w->txn_open && w->nbatch == 0 &&
-            (now - w->txn_start) * 1e3 >= (double)c->commit_interval_ms)
+        if (w->eos && w->txn_open && w->g->n == 0 &&
+            (now - w->txn_start) * 1e3 >= (double)c->commit_interval_ms) {
+            cw_pipe_drain(w);
             cw_txn_commit(w);
+        }
         if (c->stats_interval_ms > 0 && (now - w->stats_last) * 1e3 >= (double)c->stats_interval_ms)
             cw_worker_stats_line(w, now);
     }
@@ -974,11 +1202,8 @@ int cw_worker_run(cw_worker_t *w) {
     double deadline = cw_now_s() + (double)c->shutdown_timeout_ms / 1e3;
     cw_log_info(CW_COMP, "stopping%s: finishing the batch, waiting for deliveries",
                 fatal ? " after a fatal error" : "");
-    if (!fatal) cw_worker_flush(w);
-    else {
-        for (size_t i = 0; i < w->nbatch; i++) rd_kafka_message_destroy(w->batch[i]);
-        w->nbatch = 0;
-    }
+    if (fatal) cw_batch_release(w->g);
+    cw_worker_flush_all(w); /* after a fatal error: only drops what the model thread holds */
     if (w->eos) {
         if (!atomic_load(&w->fatal)) cw_txn_commit(w);
     } else {
@@ -1015,7 +1240,15 @@ void cw_worker_get_stats(cw_worker_t *w, cw_worker_stats_t *st) {
 
 void cw_worker_destroy(cw_worker_t *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->nbatch; i++) rd_kafka_message_destroy(w->batch[i]);
+    if (w->pipe_on) {
+        /* It computes what it holds first; those messages are dropped below. */
+        pthread_mutex_lock(&w->pipe_mu);
+        w->pipe_quit = 1;
+        pthread_cond_signal(&w->pipe_go);
+        pthread_mutex_unlock(&w->pipe_mu);
+        pthread_join(w->pipe_th, NULL);
+    }
+    for (size_t i = 0; i < w->nslots; i++) cw_batch_release(&w->slots[i]);
     if (w->consumer) rd_kafka_destroy(w->consumer);
     if (w->out_rkt) rd_kafka_topic_destroy(w->out_rkt);
     if (w->dlq_rkt) rd_kafka_topic_destroy(w->dlq_rkt);
@@ -1025,12 +1258,22 @@ void cw_worker_destroy(cw_worker_t *w) {
     pthread_mutex_destroy(&w->offer_mu);
     cw_classifier_destroy(w->clf);
     cw_offsets_destroy(w->offs);
-    cw_free(w->batch);
-    cw_free(w->arts);
-    cw_free(w->tokens);
-    cw_free(w->valid);
-    cw_free(w->text);
-    cw_free(w->texts);
+    for (size_t i = 0; i < w->nslots; i++) {
+        cw_wbatch_t *b = &w->slots[i];
+        cw_free(b->msgs);
+        cw_free(b->arts);
+        cw_free(b->tokens);
+        cw_free(b->valid);
+        cw_free(b->text);
+        cw_free(b->texts);
+        cw_free(b->probs);
+    }
+    cw_free(w->slots);
+    if (w->nslots) {
+        pthread_mutex_destroy(&w->pipe_mu);
+        pthread_cond_destroy(&w->pipe_go);
+        pthread_cond_destroy(&w->pipe_cv);
+    }
     cw_free(w->enc);
     cw_free(w->zero_scores);
     cw_free(w->txn_next);

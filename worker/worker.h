@@ -17,10 +17,13 @@
  * cw_worker_stop() (async-signal-safe; callable from any thread or a signal
  * handler), then shuts down gracefully: stop fetching, finish the batch, wait
  * for deliveries, commit, leave the group. cw_worker_get_stats() may be
- * called from any thread. With compute_threads = N > 1 the worker also owns
- * N - 1 helper threads that tokenize and featurize each batch of 128 or more
- * articles beside the worker thread (classify.h); the forward pass and all
- * Kafka calls stay on the worker thread. */
+ * called from any thread. With pipeline (the default) the worker owns a
+ * model thread that runs the model step (tokenize, featurize, forward) of
+ * each batch of 128 or more articles while the worker thread sends the
+ * previous batch's results and gathers the next. With compute_threads = N > 1
+ * it also owns N - 1 helper threads that tokenize and featurize each batch of
+ * 128 or more articles (classify.h; without pipeline they forward it in
+ * chunks too). All Kafka calls stay on the worker thread. */
 #ifndef CW_WORKER_H
 #define CW_WORKER_H
 
@@ -53,8 +56,9 @@ void cw_worker_destroy(cw_worker_t *w);
 
 /* Hot reload hook: hand the worker a loaded model (ownership passes to the
  * worker, also on refusal). Thread-safe; the swap happens on the worker's
- * thread between two batches: the batch in flight finishes on the old model,
- * the next one runs on m, and the old model is freed. A model whose labels
+ * thread between two batches: the batches in flight (on the model thread
+ * too) finish on the old model and their results go out, the next one runs
+ * on m, and the old model is freed. A model whose labels
  * differ from the serving one is refused at the swap (logged) unless
  * conf->allow_label_change; a model offered while an earlier offer is still
  * pending replaces it. name is copied. */
