@@ -69,10 +69,12 @@ static const cw_conftab_key_t cw_conf_keys[] = {
     {"compute_threads", CW_CONFTAB_INT, CW_OFF(compute_threads), "1", 1, 64, NULL, 0, NULL,
      "threads that tokenize and featurize a batch (the one running its model step included: "
      "the model thread, or the worker thread); batches under 128 articles use one"},
-    {"pipeline", CW_CONFTAB_BOOL, CW_OFF(pipeline), "true", 0, 1, NULL, 0, NULL,
-     "run each batch's model step (tokenize, featurize, forward) on a model thread while the "
-     "worker thread gathers and decodes the next batch; batches under 128 articles stay on the "
-     "worker thread; results go out in input order either way"},
+    {"pipeline_min_articles", CW_CONFTAB_INT, CW_OFF(pipeline_min_articles), "512", 0, 65536, NULL, 0,
+     NULL,
+     "batches of at least this many articles run their model step (tokenize, featurize, "
+     "forward) on a model thread while the worker thread sends the previous batch's results "
+     "and gathers and decodes the next (0 = never: the model step on the worker thread); "
+     "results go out in input order either way"},
     {"commit_interval_ms", CW_CONFTAB_INT, CW_OFF(commit_interval_ms), "100", 0, 60000, NULL, 0,
      NULL, "exactly_once: a transaction spans the batches of this many ms"},
     {"stats_interval_ms", CW_CONFTAB_INT, CW_OFF(stats_interval_ms), "10000", 0, 86400000, NULL, 0,

@@ -38,7 +38,7 @@ typedef struct cw_worker_conf_s {
     int64_t max_articles;       /* batch size limit */
     int64_t max_wait_ms;        /* batch time limit after its first article */
     int64_t compute_threads;    /* threads featurizing a batch, the model step's own included */
-    int pipeline;               /* the model step on its own thread, one batch behind */
+    int64_t pipeline_min_articles; /* batches this big: model step on the model thread (0: never) */
     int64_t commit_interval_ms; /* exactly_once: how long one transaction spans */
     int64_t stats_interval_ms;
     int64_t shutdown_timeout_ms;

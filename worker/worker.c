@@ -8,8 +8,8 @@
  * network I/O. Only the stop flag, the statistics and the model handoff are
  * touched from other threads (atomics and one mutex).
  *
- * The pipeline (key `pipeline`): a batch of 128 or more articles is decoded
- * and dead-lettered on the worker thread, then handed to the model thread,
+ * The pipeline: a batch of pipeline_min_articles or more (default 512) is
+ * decoded and dead-lettered on the worker thread, then handed to the model thread,
  * which tokenizes, featurizes and runs its forward pass while the worker
  * thread sends the previous batch's results and gathers the next. The model
  * thread touches only the batches handed to it and the classifier. Results
@@ -549,19 +549,21 @@ static void cw_worker_dead_letter(cw_worker_t *w, const rd_kafka_message_t *m,
 
 /* ---------- batches ---------- */
 
-/* Batches of fewer articles run on the worker thread even with the model
- * thread on. Handing a batch over costs a wake-up on each side and moves its
- * texts to another core, which small batches do not repay. Measured with
- * bench_e2e on the embedded broker, 2 cores, pipeline against not, 3 runs
- * of 3 pairs each:
- *   max_articles 1024: drain 0.72-0.78 of passthrough against 0.59-0.61,
+/* Batches under pipeline_min_articles run on the worker thread. Handing a
+ * batch over costs a wake-up on each side and moves its texts to another
+ * core, which small batches do not repay. Measured with bench_e2e on the
+ * embedded broker, 2 cores, model thread against none, alternating runs of
+ * 3 pairs each (catwire / passthrough):
+ *   max_articles 1024: drain 0.72-0.78 against 0.59-0.61 (3 runs each),
  *                      saturated 0.84-0.92 against 0.85-0.94;
+ *   max_articles 256:  drain 0.54-0.58 against 0.59-0.63 (2 runs each),
+ *                      saturated 0.84-0.90 against 0.86-0.88;
  *   max_articles 64:   drain 0.57-0.74 against 0.63-0.69, saturated
  *                      0.76-0.82 against 0.88-0.94 (a loss);
  *   max_articles 1:    every article handed over, even with wake-ups in
  *                      groups of 32: 6.0 us of process CPU per result
- *                      against 2.9, drain 0.35-0.45 against 0.61. */
-#define CW_PIPE_MIN_ARTICLES 128
+ *                      against 2.9, drain 0.35-0.45 against 0.61.
+ * Hence the default, 512. */
 
 static void cw_worker_fail(cw_worker_t *w) {
     atomic_store(&w->fatal, 1);
@@ -822,7 +824,7 @@ static void cw_pipe_submit(cw_worker_t *w, cw_wbatch_t *b) {
 static void cw_worker_flush(cw_worker_t *w) {
     cw_wbatch_t *b = w->g;
     if (b->n == 0) return;
-    int pipe = w->pipe_on && b->n >= CW_PIPE_MIN_ARTICLES;
+    int pipe = w->pipe_on && b->n >= (size_t)w->conf->pipeline_min_articles;
     /* A batch run here waits for those ahead of it; a model swap frees the
      * model they hold. */
     if (!pipe || atomic_load_explicit(&w->offer_pending, memory_order_acquire)) cw_pipe_drain(w);
@@ -1061,7 +1063,8 @@ cw_worker_t *cw_worker_new(const cw_worker_conf_t *conf, char *errstr, size_t er
     w->offs = cw_offsets_new();
     w->batch_cap = (size_t)conf->max_articles;
     /* The model thread: one batch computing, one waiting, one gathering. */
-    w->pipe_on = conf->pipeline && !conf->skip_model && w->batch_cap >= CW_PIPE_MIN_ARTICLES;
+    w->pipe_on = conf->pipeline_min_articles > 0 && !conf->skip_model &&
+                 w->batch_cap >= (size_t)conf->pipeline_min_articles;
     w->nslots = w->pipe_on ? 3 : 1;
     w->slots = cw_calloc(w->nslots, sizeof(*w->slots));
     for (size_t i = 0; i < w->nslots; i++) {

@@ -17,13 +17,14 @@
  * cw_worker_stop() (async-signal-safe; callable from any thread or a signal
  * handler), then shuts down gracefully: stop fetching, finish the batch, wait
  * for deliveries, commit, leave the group. cw_worker_get_stats() may be
- * called from any thread. With pipeline (the default) the worker owns a
- * model thread that runs the model step (tokenize, featurize, forward) of
- * each batch of 128 or more articles while the worker thread sends the
- * previous batch's results and gathers the next. With compute_threads = N > 1
- * it also owns N - 1 helper threads that tokenize and featurize each batch of
- * 128 or more articles (classify.h; without pipeline they forward it in
- * chunks too). All Kafka calls stay on the worker thread. */
+ * called from any thread. When max_articles >= pipeline_min_articles > 0
+ * the worker owns a model thread that runs the model step (tokenize,
+ * featurize, forward) of each batch of pipeline_min_articles or more while
+ * the worker thread sends the previous batch's results and gathers the next.
+ * With compute_threads = N > 1 it also owns N - 1 helper threads that
+ * tokenize and featurize each batch of 128 or more articles (classify.h; for
+ * a batch that stays on the worker thread they forward it in chunks too).
+ * All Kafka calls stay on the worker thread. */
 #ifndef CW_WORKER_H
 #define CW_WORKER_H
 

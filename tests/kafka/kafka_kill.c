@@ -1,6 +1,6 @@
 /* kafka_kill.c: kill -9 of the worker at random points, then a restart.
  *
- *   kafka_kill real [alo|eos] [MAX_ARTICLES]
+ *   kafka_kill real [alo|eos]
  *
  * A backlog of N articles; the worker is killed with SIGKILL KILLS times at
  * random moments (one of them during start-up) and restarted each time.
@@ -27,11 +27,6 @@ int main(int argc, char **argv) {
         printf("kafka_kill: skipped: a delivery guarantee needs the real broker\n");
         return CWT_SKIP;
     }
-    long max_articles = argc > 3 ? strtol(argv[3], NULL, 10) : 64;
-    if (max_articles < 1 || max_articles > 65536) {
-        fprintf(stderr, "kafka_kill: MAX_ARTICLES must be 1..65536, not '%s'\n", argv[3]);
-        return 2;
-    }
     cwt_env_t e;
     int rc = cwt_env_init(&e, eos ? "kafka_kill_eos" : "kafka_kill", argc, argv, 8, 16);
     if (rc) return rc;
@@ -42,17 +37,14 @@ int main(int argc, char **argv) {
     cw_rng_seed(&rng, seed);
     cwt_log(&e, "%s, seed %llu", eos ? "exactly_once" : "at_least_once", (unsigned long long)seed);
 
-    /* Small batches (64 unless given) and a slow auto-commit make kills land
-     * mid-stream with uncommitted work; the same worker_id keeps the
-     * transactional id, so a restart fences the killed instance's open
-     * transaction at once. Batches of 128 or more (a restart's backlog) run
-     * on the model thread. */
-    char extra[256];
-    snprintf(extra, sizeof(extra), "max_articles = %ld;\n%s", max_articles,
-             eos ? "processing_guarantee = \"exactly_once\";\ncommit_interval_ms = 200;\n" : "");
-    cwt_log(&e, "max_articles %ld", max_articles);
-    const char *conf = cwt_worker_conf(&e, "w1", extra,
-                                       eos ? "  transaction_timeout_ms = 10000;" : "  auto_commit_interval_ms = 1000;");
+    /* Small batches and a slow auto-commit make kills land mid-stream with
+     * uncommitted work; the same worker_id keeps the transactional id, so a
+     * restart fences the killed instance's open transaction at once. */
+    const char *conf = cwt_worker_conf(
+        &e, "w1",
+        eos ? "max_articles = 64;\nprocessing_guarantee = \"exactly_once\";\ncommit_interval_ms = 200;\n"
+            : "max_articles = 64;\n",
+        eos ? "  transaction_timeout_ms = 10000;" : "  auto_commit_interval_ms = 1000;");
     char conf_path[600];
     snprintf(conf_path, sizeof(conf_path), "%s", conf);
 
