@@ -563,6 +563,8 @@ static void cw_worker_dead_letter(cw_worker_t *w, const rd_kafka_message_t *m,
  *   max_articles 1:    every article handed over, even with wake-ups in
  *                      groups of 32: 6.0 us of process CPU per result
  *                      against 2.9, drain 0.35-0.45 against 0.61.
+ * (Single later runs at 1024 with it on gave drains of 0.61 and 0.64: the
+ * embedded drain of 100,000 articles lasts about 0.2 s and is noisy.)
  * Hence the default, 512. */
 
 static void cw_worker_fail(cw_worker_t *w) {
