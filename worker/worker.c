@@ -147,13 +147,13 @@ struct cw_worker_s {
     size_t batch_cap;
     double batch_deadline;
 
-    /* The model thread (pipeline): computes slots in order; pipe_done
-     * counts the slots it has finished (release, so their probs are seen). */
+    /* The model thread (pipeline): computes slots in order up to tail
+     * (written under pipe_mu, by the worker thread only); pipe_done counts
+     * the slots it has finished (release, so their probs are seen). */
     int pipe_on;
     pthread_t pipe_th;
     pthread_mutex_t pipe_mu;
     pthread_cond_t pipe_go, pipe_cv;
-    size_t pipe_queued;    /* slots handed over (== tail), under pipe_mu */
     atomic_size_t pipe_done;
     int pipe_quit, pipe_waiting;
 
@@ -189,6 +189,13 @@ struct cw_worker_s {
     uint64_t stats_prev_consumed, stats_prev_batches, stats_prev_batched;
 };
 
+/* Stop the loop after an error the worker cannot go on from: what is
+ * not durable yet stays uncommitted, and cw_worker_run returns -1. */
+static void cw_worker_fail(cw_worker_t *w) {
+    atomic_store(&w->fatal, 1);
+    atomic_store(&w->stop, 1);
+}
+
 /* ---------- logging ---------- */
 
 static void cw_worker_rdlog_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -207,8 +214,7 @@ static void cw_worker_error_cb(rd_kafka_t *rk, int err, const char *reason, void
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
         cw_log_error(CW_COMP, "fatal Kafka error on %s: %s: %s", rd_kafka_name(rk),
                      rd_kafka_err2name(orig), buf);
-        atomic_store(&w->fatal, 1);
-        atomic_store(&w->stop, 1);
+        cw_worker_fail(w);
         return;
     }
     /* Transient (brokers down, timeouts): librdkafka retries by itself. */
@@ -334,8 +340,7 @@ static void cw_worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
         cw_log_error(CW_COMP, "delivery to %s failed after retries: %s; stopping (offsets after "
                      "the failed message stay uncommitted)", rd_kafka_topic_name(m->rkt),
                      rd_kafka_err2str(m->err));
-        atomic_store(&w->fatal, 1);
-        atomic_store(&w->stop, 1);
+        cw_worker_fail(w);
         return;
     }
     int64_t ts;
@@ -409,8 +414,7 @@ static void cw_txn_clear(cw_worker_t *w) {
 static void cw_txn_fatal(cw_worker_t *w, const char *what, rd_kafka_error_t *error) {
     cw_log_error(CW_COMP, "%s: %s: %s", what, rd_kafka_error_name(error), rd_kafka_error_string(error));
     rd_kafka_error_destroy(error);
-    atomic_store(&w->fatal, 1);
-    atomic_store(&w->stop, 1);
+    cw_worker_fail(w);
 }
 
 /* Rewind the consumer to the committed offsets of its assignment (the
@@ -422,8 +426,7 @@ static void cw_txn_rewind(cw_worker_t *w) {
     err = rd_kafka_committed(w->consumer, l, CW_TXN_TIMEOUT_MS);
     if (err) {
         cw_log_error(CW_COMP, "rewind: cannot read committed offsets: %s", rd_kafka_err2str(err));
-        atomic_store(&w->fatal, 1);
-        atomic_store(&w->stop, 1);
+        cw_worker_fail(w);
         goto done;
     }
     for (int i = 0; i < l->cnt; i++)
@@ -542,8 +545,7 @@ static void cw_worker_dead_letter(cw_worker_t *w, const rd_kafka_message_t *m,
     rd_kafka_header_add(h, CW_DLQ_HDR_SOURCE_OFFSET, -1, num, (ssize_t)strlen(num));
     if (cw_worker_produce(w, w->dlq_rkt, m->key, m->key_len, m->payload, m->len, h, token) != 0) {
         rd_kafka_headers_destroy(h);
-        atomic_store(&w->fatal, 1);
-        atomic_store(&w->stop, 1);
+        cw_worker_fail(w);
     }
 }
 
@@ -566,11 +568,6 @@ static void cw_worker_dead_letter(cw_worker_t *w, const rd_kafka_message_t *m,
  * (Single later runs at 1024 with it on gave drains of 0.61 and 0.64: the
  * embedded drain of 100,000 articles lasts about 0.2 s and is noisy.)
  * Hence the default, 512. */
-
-static void cw_worker_fail(cw_worker_t *w) {
-    atomic_store(&w->fatal, 1);
-    atomic_store(&w->stop, 1);
-}
 
 static void cw_batch_release(cw_wbatch_t *b) {
     for (size_t i = 0; i < b->n; i++) rd_kafka_message_destroy(b->msgs[i]);
@@ -756,8 +753,8 @@ static void *cw_pipe_main(void *arg) {
     prctl(PR_SET_NAME, "cw-model", 0, 0, 0);
     pthread_mutex_lock(&w->pipe_mu);
     for (;;) {
-        while (next == w->pipe_queued && !w->pipe_quit) pthread_cond_wait(&w->pipe_go, &w->pipe_mu);
-        if (next == w->pipe_queued) break; /* quitting, nothing left */
+        while (next == w->tail && !w->pipe_quit) pthread_cond_wait(&w->pipe_go, &w->pipe_mu);
+        if (next == w->tail) break; /* quitting, nothing left */
         cw_wbatch_t *b = &w->slots[next % w->nslots];
         pthread_mutex_unlock(&w->pipe_mu);
         cw_pipe_compute(w, b);
@@ -814,7 +811,7 @@ static void cw_pipe_submit(cw_worker_t *w, cw_wbatch_t *b) {
     b->model = w->served.model;
     b->be = w->served.be;
     pthread_mutex_lock(&w->pipe_mu);
-    w->pipe_queued = ++w->tail;
+    w->tail++;
     pthread_cond_signal(&w->pipe_go);
     pthread_mutex_unlock(&w->pipe_mu);
     if (w->tail - w->head == w->nslots) cw_pipe_finish_head(w, 1);
