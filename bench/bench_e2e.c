@@ -42,7 +42,8 @@
  * (the publisher is idle then: on 2 cores a drain is CPU-bound, and the
  * pass/catwire ratio of this figure is the drain ratio it can reach).
  * --threads splits the process's figure by thread name (schedstat of
- * /proc/self/task), to show where a difference between the modes lies.
+ * /proc/self/task), in the saturated run and, from its first result to its
+ * last, in the drain run, to show where a difference between the modes lies.
  * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
  * those rows are skipped and the output says so. A real broker is warmed up
  * (--broker-warmup articles, default 400,000, through a passthrough worker in
@@ -126,6 +127,7 @@ typedef struct bench_cell_s {
     int has_paced;  /* the paced run is made in a size's first pair only */
     int has_drain;  /* the drain run is made unless --no-drain */
     char threads[768]; /* --threads: "name us, ..." for the saturated run, "" when not measured */
+    char drain_threads[768]; /* --threads: the same for the drain run, first result to last */
 } bench_cell_t;
 
 /* ---------- per-thread CPU (--threads) ---------- */
@@ -247,6 +249,8 @@ typedef struct bench_start_s {
     const char *in, *out, *dead, *group;
     double cpu0;      /* process CPU seconds when the drain run's worker started */
     double cpu_first; /* ... and at its first result (0 until then) */
+    bench_thread_t *first_threads; /* --threads: the threads' CPU at the first result */
+    int nfirst;                    /* how many (-1: not taken) */
 } bench_start_t;
 
 static double bench_cpu_s(clockid_t id);
@@ -256,7 +260,9 @@ static void bench_drain_result(void *opaque, uint64_t index, const cw_e2e_row_t 
                                double latency_ms) {
     bench_start_t *st = opaque;
     (void)index, (void)row, (void)r, (void)latency_ms;
-    if (st->cpu_first == 0) st->cpu_first = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    if (st->cpu_first != 0) return;
+    st->cpu_first = bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    if (st->first_threads) st->nfirst = bench_threads_snap(st->first_threads, BENCH_MAX_THREADS);
 }
 
 static volatile sig_atomic_t bench_stop;
@@ -500,7 +506,10 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
     st.out = out;
     st.dead = dead;
     st.group = group;
+    st.nfirst = -1;
     if (o->drain) {
+        static bench_thread_t da[BENCH_MAX_THREADS], db[BENCH_MAX_THREADS];
+        if (o->threads) st.first_threads = da;
         /* drain: the backlog is published first, the worker started on it */
         snprintf(prefix, sizeof(prefix), "d%u-", seq);
         eo.id_prefix = prefix;
@@ -515,7 +524,12 @@ static int bench_cell(const bench_opts_t *o, const char *brokers, cw_kafka_mock_
             cell->drain_cpu_us =
                 (bench_cpu_s(CLOCK_PROCESS_CPUTIME_ID) - st.cpu_first) * 1e6 / (double)(cell->drain.results - 1);
             cell->drain_start_cpu_ms = (st.cpu_first - st.cpu0) * 1e3;
+            int nb = st.nfirst >= 0 ? bench_threads_snap(db, BENCH_MAX_THREADS) : -1;
+            if (nb >= 0)
+                bench_threads_format(da, st.nfirst, db, nb, cell->drain_cpu_us, (double)(cell->drain.results - 1),
+                                     cell->drain_threads, sizeof(cell->drain_threads));
         }
+        st.first_threads = NULL;
         eo.drain = 0;
         eo.on_result = NULL;
         eo.on_published = NULL;
@@ -670,6 +684,11 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
                mode == BENCH_PYTHON ? "this process's threads (harness, embedded broker) while the python worker ran"
                                     : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads",
                c->threads);
+    if (c->drain_threads[0])
+        printf("|          |       | (%s, drain, CPU us per result from the first to the last: %s) |\n",
+               mode == BENCH_PYTHON ? "this process's threads (harness, embedded broker) while the python worker ran"
+                                    : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads",
+               c->drain_threads);
     fflush(stdout);
 }
 
@@ -744,7 +763,7 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
                    "                 [--set KEY=VALUE ...]  (worker config of the passthrough and catwire workers,\n"
                    "                                         e.g. kafka.linger.ms=10; repeatable)\n"
                    "                 [--threads]    (after each row: CPU us per result of each thread of\n"
-                   "                                 this process, by name, in the saturated run)\n"
+                   "                                 this process, by name, in the saturated run and the drain)\n"
                    "                 [--broker-warmup N]  (articles through a real broker before its first\n"
                    "                                       row, in runs of 50,000; default 400000, 0 = none)\n"
                    "                 [--no-drain]   (no drain run: the worker is started before the warm-up)\n"

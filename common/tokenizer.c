@@ -37,8 +37,9 @@
  * Output size: at most 3 bytes per input byte (an invalid byte becomes U+FFFD),
  * so the token buffer is sized once per call and the hot loop writes without
  * bounds checks. On x86-64, runs of plain ASCII word bytes are found and
- * lowercased 16 bytes at a time (SSE2); every other byte takes the scalar
- * path, which alone gives the same result (-DCW_TOKENIZER_NO_SIMD). Offsets are uint32_t, so input beyond CW_TOKENIZE_MAX bytes
+ * lowercased 16 bytes at a time (SSE2), or 32 where the CPU has AVX2; every
+ * other byte takes the scalar path, which alone gives the same result
+ * (-DCW_TOKENIZER_NO_SIMD). Offsets are uint32_t, so input beyond CW_TOKENIZE_MAX bytes
  * (1 GiB) is ignored: a deterministic cut, never an overflow. */
 #include "tokenizer.h"
 
@@ -54,6 +55,16 @@
 #include <emmintrin.h>
 #else
 #define CW_TOKENIZER_SSE2 0
+#endif
+/* The 32-byte plain path, where the compiler can build AVX2 code for a
+ * function of its own (GCC and Clang on x86-64) and the CPU has AVX2
+ * (__builtin_cpu_supports, per call: one load of what libgcc found at
+ * start-up). -DCW_TOKENIZER_NO_AVX2 leaves the 16-byte path alone. */
+#if CW_TOKENIZER_SSE2 && defined(__x86_64__) && defined(__GNUC__) && !defined(CW_TOKENIZER_NO_AVX2)
+#define CW_TOKENIZER_AVX2 1
+#include <immintrin.h>
+#else
+#define CW_TOKENIZER_AVX2 0
 #endif
 
 #define CW_TOKENIZE_MAX ((size_t)1 << 30)
@@ -239,18 +250,54 @@ static inline unsigned word_block16(const unsigned char *s, char *o) {
 }
 #endif
 
+/* The plain-ASCII fast path. While whole blocks (16 bytes, or 32 with AVX2)
+ * hold only ASCII bytes other than " and < (so no byte is deleted, inserted
+ * or decoded, and the output is the input lowercased, byte for byte), each
+ * block is stored lowercased at the same offset and its boundaries come from
+ * two masks: separators (ASCII whitespace as Python's \s, 0x1c-0x1f, ; and :)
+ * end the pending token; punctuation (' . , ( ) ! ?) ends it and is a token
+ * of its own. Each returns the offset of the first block it did not take;
+ * *ts is the start of the pending token. Same tokens as the scalar path,
+ * which takes over from there with nothing to undo. */
+
+/* Room for the tokens of one block: each boundary bit pushes at most the
+ * pending token and a punctuation token, and a bit's pending token is empty
+ * unless it is the block's first boundary, so a block of B bytes pushes at
+ * most B + 1; and plain_boundaries writes one slot past what it counts.
+ * Checked once per block, so the pushes below need no check. */
+#define PLAIN_BLOCK_TOKENS 34
+
+/* The tokens that a block's boundary bits b (punctuation bits pm, a subset)
+ * end, the block starting at offset i; returns the pending token's start. */
+static inline size_t plain_boundaries(cw_tokens_t *t, uint64_t b, uint64_t pm, size_t i, size_t start) {
+    uint32_t *st = t->start, *ln = t->len;
+    size_t n = t->n;
+    /* Branch-free: both slots are written every time and counted only when
+     * they hold a token (whether a boundary follows a word or punctuation is
+     * what a branch predictor cannot learn). */
+    while (b) {
+        unsigned q = (unsigned)__builtin_ctzll(b);
+        size_t pos = i + q;
+        st[n] = (uint32_t)start;
+        ln[n] = (uint32_t)(pos - start);
+        n += start < pos;
+        st[n] = (uint32_t)pos;
+        ln[n] = 1;
+        n += (size_t)(pm >> q & 1u);
+        start = pos + 1;
+        b &= b - 1;
+    }
+    t->n = n;
+    return start;
+}
+
+static inline void plain_reserve(cw_tokens_t *t) {
+    while (t->cap - t->n < PLAIN_BLOCK_TOKENS) tokens_grow(t);
+}
+
 #if CW_TOKENIZER_SSE2
-/* The plain-ASCII fast path. While whole 16-byte blocks hold only ASCII
- * bytes other than " and < (so no byte is deleted, inserted or decoded, and
- * the output is the input lowercased, byte for byte), each block is stored
- * lowercased at the same offset and its boundaries come from two masks:
- * separators (ASCII whitespace as Python's \s, 0x1c-0x1f, ; and :) end the
- * pending token; punctuation (' . , ( ) ! ?) ends it and is a token of its
- * own. Returns the offset of the first block it did not take (a multiple of
- * 16); *ts is the start of the pending token. Same tokens as the scalar
- * path, which takes over from there with nothing to undo. */
-static size_t plain_blocks(const unsigned char *s, size_t len, char *o, cw_tokens_t *t, size_t *ts) {
-    size_t i = 0, start = *ts;
+static size_t plain_blocks(const unsigned char *s, size_t len, char *o, cw_tokens_t *t, size_t i, size_t *ts) {
+    size_t start = *ts;
     const __m128i zero = _mm_setzero_si128();
     while (len - i >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
@@ -272,16 +319,42 @@ static size_t plain_blocks(const unsigned char *s, size_t len, char *o, cw_token
         pun = _mm_or_si128(pun, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
         unsigned pm = (unsigned)_mm_movemask_epi8(pun);
         unsigned b = pm | (unsigned)_mm_movemask_epi8(sep);
-        while (b) {
-            unsigned q = (unsigned)__builtin_ctz(b);
-            size_t pos = i + q;
-            if (start < pos) tokens_push(t, start, pos);
-            if (pm >> q & 1u) tokens_push(t, pos, pos + 1);
-            start = pos + 1;
-            b &= b - 1;
-        }
+        plain_reserve(t);
+        start = plain_boundaries(t, b, pm, i, start);
         i += 16;
     }
+    *ts = start;
+    return i;
+}
+#endif
+
+#if CW_TOKENIZER_AVX2
+/* The same, 32 bytes a block; for CPUs with AVX2 (chosen at run time). */
+__attribute__((target("avx2"))) static size_t plain_blocks32(const unsigned char *s, size_t len, char *o,
+                                                              cw_tokens_t *t, size_t *ts) {
+    size_t i = 0, start = *ts;
+    const __m256i zero = _mm256_setzero_si256();
+#define EQ32(c) _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c))
+#define IN32(lo, hi) _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8((char)((lo) - 1))), \
+                                      _mm256_cmpgt_epi8(_mm256_set1_epi8((char)((hi) + 1)), v))
+    while (len - i >= 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
+        __m256i special = _mm256_or_si256(_mm256_cmpgt_epi8(zero, v), _mm256_or_si256(EQ32('"'), EQ32('<')));
+        if (_mm256_movemask_epi8(special)) break;
+        __m256i up = IN32('A', 'Z');
+        _mm256_storeu_si256((__m256i *)(o + i), _mm256_or_si256(v, _mm256_and_si256(up, _mm256_set1_epi8(0x20))));
+        __m256i sep = _mm256_or_si256(IN32(0x09, 0x0d), IN32(0x1c, 0x20));
+        sep = _mm256_or_si256(sep, _mm256_or_si256(EQ32(';'), EQ32(':')));
+        __m256i pun = _mm256_or_si256(_mm256_or_si256(EQ32('\''), EQ32('.')), _mm256_or_si256(EQ32(','), EQ32('!')));
+        pun = _mm256_or_si256(pun, _mm256_or_si256(_mm256_or_si256(EQ32('('), EQ32(')')), EQ32('?')));
+        uint64_t pm = (uint32_t)_mm256_movemask_epi8(pun);
+        uint64_t b = pm | (uint32_t)_mm256_movemask_epi8(sep);
+        plain_reserve(t);
+        start = plain_boundaries(t, b, pm, i, start);
+        i += 32;
+    }
+#undef EQ32
+#undef IN32
     *ts = start;
     return i;
 }
@@ -330,7 +403,10 @@ void cw_tokenize(const char *text, size_t len, cw_tokens_t *t) {
     int cased = 0;     /* Final_Sigma look-back: last non-case-ignorable char was cased */
     size_t i = 0;
 #if CW_TOKENIZER_SSE2
-    i = w = plain_blocks(s, len, o, t, &ts);
+#if CW_TOKENIZER_AVX2
+    if (len >= 32 && __builtin_cpu_supports("avx2")) i = plain_blocks32(s, len, o, t, &ts);
+#endif
+    i = w = plain_blocks(s, len, o, t, i, &ts);
     /* Only ASCII so far: the look-back is the last byte's (^ and ` are
      * case-ignorable: look past them). */
     for (size_t j = i; j > 0; j--) {
