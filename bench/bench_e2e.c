@@ -679,15 +679,12 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
     snprintf(sp99, sizeof(sp99), "%.1f", c->sat.lat_p99_ms);
     printf(BENCH_ROW, broker, size, bench_mode_names[mode], rate, drain, batch, cpu, wkr, sp50, sp99, p50, p99,
            vs_pass, vs_py);
-    if (c->threads[0])
-        printf("|          |       | (%s, CPU us per result: %s) |\n",
-               mode == BENCH_PYTHON ? "this process's threads (harness, embedded broker) while the python worker ran"
-                                    : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads",
-               c->threads);
+    const char *whose = mode == BENCH_PYTHON
+                            ? "this process's threads (harness, embedded broker) while the python worker ran"
+                            : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads";
+    if (c->threads[0]) printf("|          |       | (%s, CPU us per result: %s) |\n", whose, c->threads);
     if (c->drain_threads[0])
-        printf("|          |       | (%s, drain, CPU us per result from the first to the last: %s) |\n",
-               mode == BENCH_PYTHON ? "this process's threads (harness, embedded broker) while the python worker ran"
-                                    : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads",
+        printf("|          |       | (%s, drain, CPU us per result from the first to the last: %s) |\n", whose,
                c->drain_threads);
     fflush(stdout);
 }

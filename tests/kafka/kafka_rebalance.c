@@ -121,13 +121,13 @@ int main(int argc, char **argv) {
     CWT_CHECK(&e, a_while_shared > 0 && b_while_shared > 0, "partitions were not shared");
     CWT_CHECK(&e, s.distinct == n, "%llu of %zu articles have a result", (unsigned long long)s.distinct, n);
     if (e.mock) {
-        int refused[256] = {0};
-        int nref = refused_handovers(&e, refused, 256);
+        int *refused = cw_calloc((size_t)e.partitions, sizeof(int));
+        int nref = refused_handovers(&e, refused, e.partitions);
         uint64_t unexplained = 0, explained = 0;
         for (size_t i = 0; i < n && i < p.nsent; i++) {
             if (s.count[i] < 2) continue;
             int part = (int)p.sent[i].partition;
-            if (part >= 0 && part < 256 && refused[part]) explained += s.count[i] - 1;
+            if (part >= 0 && part < e.partitions && refused[part]) explained += s.count[i] - 1;
             else unexplained += s.count[i] - 1;
         }
         if (nref)
@@ -136,6 +136,7 @@ int main(int argc, char **argv) {
                     (unsigned long long)explained, (unsigned long long)unexplained);
         CWT_CHECK(&e, unexplained == 0, "%llu duplicates across cooperative handovers whose commit was accepted",
                   (unsigned long long)unexplained);
+        cw_free(refused);
     } else {
         CWT_CHECK(&e, s.dups == 0, "%llu duplicates across cooperative handovers", (unsigned long long)s.dups);
     }
