@@ -7,7 +7,7 @@
  *             [--articles N] [--sizes 1,64,1024] [--partitions N]
  *             [--python 'PYTHON bench/python_worker.py'] [--no-embedded] [--rounds R]
  *             [--set KEY=VALUE ...]   (worker config, e.g. kafka.linger.ms=10)
- *             [--threads]             (each thread's CPU per result, by name)
+ *             [--threads]             (each thread's CPU per result and runs on a CPU, by name)
  *             [--broker-warmup N]     (articles through a real broker first)
  *             [--no-drain]            (no drain run per configuration)
  *
@@ -43,7 +43,9 @@
  * pass/catwire ratio of this figure is the drain ratio it can reach).
  * --threads splits the process's figure by thread name (schedstat of
  * /proc/self/task), in the saturated run and, from its first result to its
- * last, in the drain run, to show where a difference between the modes lies.
+ * last, in the drain run, to show where a difference between the modes lies;
+ * beside each figure, the times the threads were put on a CPU (schedstat's
+ * third field: wake-ups and preemptions) per 1000 results.
  * The real broker comes from --brokers or $CW_BENCH_BROKERS; without one,
  * those rows are skipped and the output says so. A real broker is warmed up
  * (--broker-warmup articles, default 400,000, through a passthrough worker in
@@ -137,7 +139,8 @@ typedef struct bench_cell_s {
 typedef struct bench_thread_s {
     long tid;
     char comm[20];
-    uint64_t ns;  /* CPU time so far: the first field of /proc/self/task/TID/schedstat */
+    uint64_t ns;   /* CPU time so far: the first field of /proc/self/task/TID/schedstat */
+    uint64_t runs; /* times it was put on a CPU so far (its third field): wake-ups and preemptions */
 } bench_thread_t;
 
 /* The process's threads and their CPU time so far; -1 when /proc does not tell. */
@@ -148,12 +151,12 @@ static int bench_threads_snap(bench_thread_t *t, int max) {
     if (!d) return -1;
     while ((e = readdir(d)) != NULL && n < max) {
         char path[64], buf[64];
-        unsigned long long ns;
+        unsigned long long ns, waited, runs;
         FILE *f;
         if (e->d_name[0] == '.') continue;
         snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", e->d_name);
         if (!(f = fopen(path, "r"))) continue;  /* ended meanwhile */
-        int ok = fscanf(f, "%llu", &ns) == 1;
+        int ok = fscanf(f, "%llu %llu %llu", &ns, &waited, &runs) == 3;
         fclose(f);
         if (!ok) continue;
         snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", e->d_name);
@@ -166,6 +169,7 @@ static int bench_threads_snap(bench_thread_t *t, int max) {
         t[n].tid = strtol(e->d_name, NULL, 10);
         snprintf(t[n].comm, sizeof(t[n].comm), "%s", buf[0] ? buf : "?");
         t[n].ns = ns;
+        t[n].runs = runs;
         n++;
     }
     closedir(d);
@@ -174,11 +178,12 @@ static int bench_threads_snap(bench_thread_t *t, int max) {
 
 typedef struct bench_thread_sum_s {
     char comm[20];
-    double us;  /* CPU per result of the threads of this name */
-    int k;      /* how many */
+    double us;   /* CPU per result of the threads of this name */
+    double runs; /* their runs on a CPU per 1000 results */
+    int k;       /* how many */
 } bench_thread_sum_t;
 
-/* "name us, name (k threads) us, ..., ended us" per result: the CPU each
+/* "name us/runs, name (k threads) us/runs, ..., ended us" per result: the CPU each
  * thread name used between the snapshots (threads of one name summed; a
  * thread started meanwhile counts from 0), biggest first, then what the
  * process used beyond that (threads that ended before the second snapshot,
@@ -189,19 +194,25 @@ static void bench_threads_format(const bench_thread_t *a, int na, const bench_th
     int ng = 0;
     double sum = 0;
     for (int i = 0; i < nb; i++) {
-        uint64_t base = 0;
+        uint64_t base = 0, base_runs = 0;
         for (int j = 0; j < na; j++)
-            if (a[j].tid == b[i].tid) base = a[j].ns;
+            if (a[j].tid == b[i].tid) {
+                base = a[j].ns;
+                base_runs = a[j].runs;
+            }
         double us = (double)(b[i].ns - base) / 1e3 / results;
+        double runs = (double)(b[i].runs - base_runs) * 1e3 / results;
         int x = 0;
         while (x < ng && strcmp(g[x].comm, b[i].comm)) x++;
         if (x == ng) {
             snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", b[i].comm);
             g[ng].us = 0;
+            g[ng].runs = 0;
             g[ng].k = 0;
             ng++;
         }
         g[x].us += us;
+        g[x].runs += runs;
         g[x].k++;
         sum += us;
     }
@@ -213,13 +224,14 @@ static void bench_threads_format(const bench_thread_t *a, int na, const bench_th
         }
     size_t used = 0;
     out[0] = '\0';
-    for (int i = 0; i < ng && used + 48 < outsz; i++) {
+    for (int i = 0; i < ng && used + 64 < outsz; i++) {
         if (g[i].us < 0.01) continue;
         if (g[i].k > 1)
-            used += (size_t)snprintf(out + used, outsz - used, "%s%s (%d threads) %.2f", used ? ", " : "",
-                                     g[i].comm, g[i].k, g[i].us);
+            used += (size_t)snprintf(out + used, outsz - used, "%s%s (%d threads) %.2f/%.0f", used ? ", " : "",
+                                     g[i].comm, g[i].k, g[i].us, g[i].runs);
         else
-            used += (size_t)snprintf(out + used, outsz - used, "%s%s %.2f", used ? ", " : "", g[i].comm, g[i].us);
+            used += (size_t)snprintf(out + used, outsz - used, "%s%s %.2f/%.0f", used ? ", " : "", g[i].comm,
+                                     g[i].us, g[i].runs);
     }
     if (used + 32 < outsz)
         snprintf(out + used, outsz - used, "%sended threads %.2f", used ? ", " : "",
@@ -682,10 +694,13 @@ static void bench_print_cell(const char *broker, int64_t size, bench_mode_t mode
     const char *whose = mode == BENCH_PYTHON
                             ? "this process's threads (harness, embedded broker) while the python worker ran"
                             : mode == BENCH_CATWIRE ? "catwire threads" : "passthrough threads";
-    if (c->threads[0]) printf("|          |       | (%s, CPU us per result: %s) |\n", whose, c->threads);
+    if (c->threads[0])
+        printf("|          |       | (%s, CPU us per result/runs on a CPU per 1000 results: %s) |\n", whose,
+               c->threads);
     if (c->drain_threads[0])
-        printf("|          |       | (%s, drain, CPU us per result from the first to the last: %s) |\n", whose,
-               c->drain_threads);
+        printf("|          |       | (%s, drain, first result to last, CPU us per result/runs per 1000 results: "
+               "%s) |\n",
+               whose, c->drain_threads);
     fflush(stdout);
 }
 
@@ -760,7 +775,8 @@ static int bench_parse(int argc, char **argv, bench_opts_t *o) {
                    "                 [--set KEY=VALUE ...]  (worker config of the passthrough and catwire workers,\n"
                    "                                         e.g. kafka.linger.ms=10; repeatable)\n"
                    "                 [--threads]    (after each row: CPU us per result of each thread of\n"
-                   "                                 this process, by name, in the saturated run and the drain)\n"
+                   "                                 this process, by name, and its runs on a CPU per 1000\n"
+                   "                                 results, in the saturated run and the drain)\n"
                    "                 [--broker-warmup N]  (articles through a real broker before its first\n"
                    "                                       row, in runs of 50,000; default 400000, 0 = none)\n"
                    "                 [--no-drain]   (no drain run: the worker is started before the warm-up)\n"
