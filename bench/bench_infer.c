@@ -1,12 +1,16 @@
 /* bench_infer.c: inference throughput on one core, from raw text to label
  * (tokenize, look up, featurize, forward, argmax), in batches.
  *
- *   bench_infer --registry DIR --model REF --data test.csv [--batch 64] [--repeat 10]
+ *   bench_infer --registry DIR --model REF --data test.csv [--batch 64] [--repeat 10] [--hint on|off|ab]
  *   bench_infer --registry DIR --model REF --describe     (prints dim/ngram/buckets)
  *
  * Prints articles/s over `repeat` passes of the file's texts (title + " " +
  * description) and the accuracy of the predictions, so a fast-but-wrong path
- * cannot pass unnoticed. bench/infer.sh runs it beside `fasttext predict`. */
+ * cannot pass unnoticed. bench/infer.sh runs it beside `fasttext predict`.
+ * Each batch is added with the backend's row hint (cw_classifier_hint), as
+ * the worker adds it; --hint off leaves it out, --hint ab alternates passes
+ * with and without it in this process and prints the ratio of their rates
+ * (the machines are noisy: an in-process pairing is what tells ~5%). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +27,11 @@ int main(int argc, char **argv) {
         {"registry", required_argument, 0, 'r'}, {"model", required_argument, 0, 'm'},
         {"data", required_argument, 0, 'f'},     {"batch", required_argument, 0, 'b'},
         {"repeat", required_argument, 0, 'n'},   {"describe", no_argument, 0, 'D'},
-        {0, 0, 0, 0},
+        {"hint", required_argument, 0, 'H'},        {0, 0, 0, 0},
     };
     const char *registry = "registry", *ref = NULL, *data = NULL;
     long batch = 64, repeat = 10;
-    int describe = 0, c, rc = 1;
+    int describe = 0, hint = 1, c, rc = 1;
     char errstr[512];
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -37,11 +41,21 @@ int main(int argc, char **argv) {
         case 'b': batch = atol(optarg); break;
         case 'n': repeat = atol(optarg); break;
         case 'D': describe = 1; break;
+        case 'H':
+            if (!strcmp(optarg, "on")) hint = 1;
+            else if (!strcmp(optarg, "off")) hint = 0;
+            else if (!strcmp(optarg, "ab")) hint = 2;
+            else {
+                fprintf(stderr, "bench_infer: --hint takes on, off or ab, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         default: fprintf(stderr, "see the header of bench/bench_infer.c\n"); return 2;
         }
     }
-    if (!ref || (!describe && !data) || batch < 1 || repeat < 1) {
-        fprintf(stderr, "usage: bench_infer --registry DIR --model REF (--describe | --data CSV) [--batch N] [--repeat N]\n");
+    if (!ref || (!describe && !data) || batch < 1 || repeat < 1 || (hint == 2 && repeat < 2)) {
+        fprintf(stderr, "usage: bench_infer --registry DIR --model REF (--describe | --data CSV) [--batch N] [--repeat N]\n"
+                        "                   [--hint on|off|ab]   (ab: --repeat at least 2)\n");
         return 2;
     }
     cw_model_t *m = cw_registry_load(registry, ref, NULL, errstr, sizeof(errstr));
@@ -102,11 +116,18 @@ int main(int argc, char **argv) {
         goto done;
     }
     cl = cw_classifier_new();
-    size_t correct = 0, total = 0;
-    double t0 = cw_now_s();
+    size_t correct = 0, total = 0, done_with[2] = {0, 0};
+    double t0 = cw_now_s(), secs_with[2] = {0, 0};
+    long passes_with = 0;
     for (long rep = 0; rep < repeat; rep++) {
+        /* ab: passes in the order with, without, without, with, ... so that
+         * neither side is always first (measured: with the hint a no-op,
+         * plain alternation read 0.97-0.99 against the first). */
+        int on = hint == 2 ? (rep % 4 == 0 || rep % 4 == 3) : hint;
+        double tp = cw_now_s();
         for (size_t i = 0; i < n; i += (size_t)batch) {
             size_t k = n - i < (size_t)batch ? n - i : (size_t)batch;
+            if (on) cw_classifier_hint(cl, be);
             for (size_t j = 0; j < k; j++) cw_classifier_add(cl, m, texts[i + j], lens[i + j]);
             const float *probs;
             if (cw_classifier_run(cl, be, &probs, errstr, sizeof(errstr)) != 0) {
@@ -116,11 +137,18 @@ int main(int argc, char **argv) {
             for (size_t j = 0; j < k; j++)
                 correct += (int)cw_argmax(probs + j * m->nlabels, m->nlabels) == gold[i + j];
             total += k;
+            done_with[on] += k;
         }
+        secs_with[on] += cw_now_s() - tp;
+        passes_with += on;
     }
     double secs = cw_now_s() - t0;
     printf("catwire articles=%zu batch=%ld seconds=%.3f articles_per_s=%.0f accuracy=%.4f\n", total, batch,
            secs, (double)total / secs, (double)correct / (double)total);
+    if (hint == 2)
+        printf("hint ab: with %.0f articles/s, without %.0f, ratio %.3f (passes with, without, without, with...; %ld with)\n",
+               (double)done_with[1] / secs_with[1], (double)done_with[0] / secs_with[0],
+               ((double)done_with[1] / secs_with[1]) / ((double)done_with[0] / secs_with[0]), passes_with);
     rc = 0;
 done:
     cw_classifier_destroy(cl);

@@ -108,6 +108,12 @@ int cw_backend_sync(cw_backend_t *be, char *errstr, size_t errstr_size) {
     return be->ops->sync ? be->ops->sync(be, errstr, errstr_size) : 0;
 }
 
+void cw_backend_rows(const cw_backend_t *be, cw_rows_hint_t *hint) {
+    hint->base = NULL;
+    hint->stride = 0;
+    if (be && be->ops->rows) hint->base = be->ops->rows(be, &hint->stride);
+}
+
 int cw_backend_prepare(cw_backend_t *be, char *errstr, size_t errstr_size) {
     if (!be->model) {
         cw_seterr(errstr, errstr_size, "backend %s: no model uploaded", be->ops->name);

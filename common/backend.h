@@ -64,6 +64,12 @@ struct cw_backend_ops {
      * backend's emb x fc_w^T projection), so that the first batches after an
      * upload do not pay for it. Servers call it after every upload. */
     int (*prepare)(cw_backend_t *be, char *errstr, size_t errstr_size);
+    /* Optional: the host table the forward pass reads one row of per id
+     * (CPU, once prepared: the projection), for callers to prefetch rows
+     * early (model.h's cw_rows_hint_t); NULL when there is none (CUDA: the
+     * rows are in device memory). Valid until the next upload, prepare or
+     * forward, which may rebuild it. */
+    const void *(*rows)(const cw_backend_t *be, size_t *stride);
     /* 1 when forwarding a batch in pieces costs what the whole batch costs
      * and gives the same probabilities, bit for bit, once prepared (CPU: every
      * bag is computed alone); 0 where each call has a fixed cost worth
@@ -96,6 +102,8 @@ int cw_backend_train_step(cw_backend_t *be, const cw_batch_t *b, const cw_step_o
 int cw_backend_download(cw_backend_t *be, cw_model_t *m, char *errstr, size_t errstr_size);
 int cw_backend_sync(cw_backend_t *be, char *errstr, size_t errstr_size);
 int cw_backend_prepare(cw_backend_t *be, char *errstr, size_t errstr_size);
+/* The backend's rows op as a hint (base NULL when it has none). */
+void cw_backend_rows(const cw_backend_t *be, cw_rows_hint_t *hint);
 
 /* The ops tables (backend_cpu.c, backend_cuda.cu). */
 extern const struct cw_backend_ops cw_backend_cpu_ops;

@@ -487,6 +487,15 @@ static int cpu_prepare(cw_backend_t *be, char *errstr, size_t errstr_size) {
     return 0;
 }
 
+/* The projection, once built: the rows forward_proj sums, one per id. The
+ * direct path's rows (emb, dim floats each) span several lines: no hint. */
+static const void *cpu_rows(const cw_backend_t *be, size_t *stride) {
+    const cpu_ctx_t *c = be->ctx;
+    if (!c->proj_ok) return NULL;
+    *stride = (size_t)be->model->nlabels * sizeof(float);
+    return c->proj;
+}
+
 const struct cw_backend_ops cw_backend_cpu_ops = {
     .name = "cpu",
     .init = cpu_init,
@@ -497,5 +506,6 @@ const struct cw_backend_ops cw_backend_cpu_ops = {
     .download = NULL,
     .sync = NULL,
     .prepare = cpu_prepare,
+    .rows = cpu_rows,
     .splittable = 1,
 };

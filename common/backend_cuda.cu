@@ -1042,6 +1042,7 @@ extern "C" {
 const struct cw_backend_ops cw_backend_cuda_ops = {
     "cuda", cw_cu_init, cw_cu_destroy, cw_cu_upload, cw_cu_forward, cw_cu_train_step, cw_cu_download, cw_cu_sync,
     nullptr, /* prepare: weights are resident after upload; nothing is built lazily */
+    nullptr, /* rows: the forward reads device memory, nothing on the host to prefetch */
     0,       /* splittable: each forward pays launches and copies, batch it whole */
 };
 }

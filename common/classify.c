@@ -36,6 +36,7 @@ struct cw_classifier_s {
     size_t nbags, off_cap;
     float *probs;
     size_t probs_cap;
+    cw_rows_hint_t hint;      /* cw_classifier_hint: rows to prefetch while featurizing; until clear */
 
     /* Parallel jobs (cw_classifier_new_threads); nlanes 0 or 1 = none. */
     unsigned nlanes, started;
@@ -68,12 +69,13 @@ struct cw_classifier_s {
     size_t state_cap;
 };
 
-/* Tokenize and featurize one text, appending its ids; returns how many. */
+/* Tokenize and featurize one text, appending its ids (their rows prefetched
+ * through hint, which may be NULL); returns how many. */
 static size_t clf_featurize(const cw_model_t *m, cw_tokens_t *toks, const char *p, size_t len, int32_t **ids,
-                            size_t *nids, size_t *ids_cap) {
+                            size_t *nids, size_t *ids_cap, const cw_rows_hint_t *hint) {
     size_t before = *nids;
     cw_tokenize(p, len, toks);
-    cw_model_featurize(m, toks, ids, nids, ids_cap);
+    cw_model_featurize_hinted(m, toks, ids, nids, ids_cap, hint);
     return *nids - before;
 }
 
@@ -113,7 +115,7 @@ static void clf_add_chunk(cw_classifier_t *c, clf_lane_t *l, uint32_t lane, size
     c->chunk_start[ch] = l->nids;
     for (size_t i = ch * CW_CLASSIFY_CHUNK; i < hi; i++)
         c->tcount[i] = (uint32_t)clf_featurize(c->jm, &l->toks, c->jtexts[i].p, c->jtexts[i].len, &l->ids,
-                                               &l->nids, &l->ids_cap);
+                                               &l->nids, &l->ids_cap, NULL);
 }
 
 /* Stream job: featurize chunk ch and forward it into its rows of c->probs. */
@@ -123,7 +125,7 @@ static void clf_stream_chunk(cw_classifier_t *c, clf_lane_t *l, size_t ch) {
     cw_grow((void **)&l->offs, &l->offs_cap, CW_CLASSIFY_CHUNK, sizeof(uint32_t));
     for (size_t i = lo; i < hi; i++) {
         l->offs[i - lo] = (uint32_t)l->nids;
-        clf_featurize(c->jm, &l->toks, c->jtexts[i].p, c->jtexts[i].len, &l->ids, &l->nids, &l->ids_cap);
+        clf_featurize(c->jm, &l->toks, c->jtexts[i].p, c->jtexts[i].len, &l->ids, &l->nids, &l->ids_cap, NULL);
     }
     cw_batch_t b = {.ids = l->ids, .nids = l->nids, .offsets = l->offs, .nbags = hi - lo};
     char err[256];
@@ -280,8 +282,11 @@ void cw_classifier_destroy(cw_classifier_t *c) {
 void cw_classifier_add(cw_classifier_t *c, const cw_model_t *m, const char *text, size_t len) {
     cw_grow((void **)&c->offsets, &c->off_cap, c->nbags + 1, sizeof(uint32_t));
     c->offsets[c->nbags++] = (uint32_t)c->nids;
-    clf_featurize(m, &c->toks, text, len, &c->ids, &c->nids, &c->ids_cap);
+    clf_featurize(m, &c->toks, text, len, &c->ids, &c->nids, &c->ids_cap,
+                  c->hint.base && c->nids < CW_CLASSIFY_HINT_IDS ? &c->hint : NULL);
 }
+
+void cw_classifier_hint(cw_classifier_t *c, const cw_backend_t *be) { cw_backend_rows(be, &c->hint); }
 
 void cw_classifier_add_texts(cw_classifier_t *c, const cw_model_t *m, const cw_text_t *texts, size_t n) {
     if (c->nlanes < 2 || n < CW_CLASSIFY_MIN_PARALLEL) {
@@ -395,6 +400,7 @@ void cw_classifier_batch(const cw_classifier_t *c, cw_batch_t *out) {
 void cw_classifier_clear(cw_classifier_t *c) {
     c->nbags = 0;
     c->nids = 0;
+    c->hint.base = NULL;
 }
 
 int cw_classifier_run(cw_classifier_t *c, cw_backend_t *be, const float **probs,

@@ -64,6 +64,19 @@ static inline uint64_t ngram_bucket(uint64_t h, uint64_t nbuckets) {
 
 size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
                           int32_t **ids, size_t *count, size_t *cap) {
+    return cw_model_featurize_hinted(m, toks, ids, count, cap, NULL);
+}
+
+/* Start loading row id of the hinted table (a no-op without a hint;
+ * __builtin_prefetch never faults, so a stale base is harmless). */
+static inline void rows_prefetch(const char *base, size_t stride, int32_t id) {
+    if (base) __builtin_prefetch(base + (size_t)(uint32_t)id * stride);
+}
+
+size_t cw_model_featurize_hinted(const cw_model_t *m, const cw_tokens_t *toks, int32_t **ids, size_t *count,
+                                 size_t *cap, const cw_rows_hint_t *hint) {
+    const char *rows = hint ? hint->base : NULL;
+    size_t stride = hint ? hint->stride : 0;
     size_t n = toks->n;
     uint32_t N = m->ngram > CW_NGRAM_MAX ? CW_NGRAM_MAX : m->ngram;
     if (m->nbuckets == 0) N = 1;
@@ -84,10 +97,15 @@ size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
     for (size_t r = 0; r < n; r += FEAT_RUN) {
         size_t e = r + FEAT_RUN < n ? r + FEAT_RUN : n;
         cw_vocab_lookup_run(v, toks, r, e - r, hs, out + r);
+        if (rows)
+            for (size_t i = r; i < e; i++) rows_prefetch(rows, stride, out[i]);
         if (N == 2) {
             for (size_t i = r; i < e; i++) {
                 uint64_t H = hs[i - r];
-                if (i > 0) *ng++ = (int32_t)(base + ngram_bucket(H + prev * CW_NGRAM_MULT, nb));
+                if (i > 0) {
+                    *ng = (int32_t)(base + ngram_bucket(H + prev * CW_NGRAM_MULT, nb));
+                    rows_prefetch(rows, stride, *ng++);
+                }
                 prev = H;
             }
         } else if (N > 2) {
@@ -97,7 +115,8 @@ size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
                 for (uint32_t k = 2; k <= N && k <= i + 1; k++) {
                     pw *= CW_NGRAM_MULT;
                     h += ring[(i + 1 - k) % CW_NGRAM_MAX] * pw;
-                    *ng++ = (int32_t)(base + ngram_bucket(h, nb));
+                    *ng = (int32_t)(base + ngram_bucket(h, nb));
+                    rows_prefetch(rows, stride, *ng++);
                 }
             }
         }

@@ -58,6 +58,22 @@ int cw_model_label_id(const cw_model_t *m, const char *name);
 size_t cw_model_featurize(const cw_model_t *m, const cw_tokens_t *toks,
                           int32_t **ids, size_t *count, size_t *cap);
 
+/* Where a forward pass will read one row per id (backend.h's
+ * cw_backend_rows): row id starts at base + id * stride. A featurizer given
+ * one starts loading each id's row as soon as the id is known, so that a
+ * small batch's scattered rows are in cache when its forward pass sums them
+ * instead of all missing at once. Only prefetched, never read: a stale hint
+ * (the table was rebuilt or freed since) costs a wasted load, not a fault. */
+typedef struct cw_rows_hint_s {
+    const char *base; /* NULL: no hint */
+    size_t stride;
+} cw_rows_hint_t;
+
+/* cw_model_featurize(), prefetching the rows of the appended ids through
+ * hint (NULL or hint->base NULL: none). The ids are the same. */
+size_t cw_model_featurize_hinted(const cw_model_t *m, const cw_tokens_t *toks, int32_t **ids, size_t *count,
+                                 size_t *cap, const cw_rows_hint_t *hint);
+
 /* Row-wise softmax of n x k logits, in place, numerically stable. */
 void cw_softmax_rows(float *x, size_t n, size_t k);
 

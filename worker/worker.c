@@ -705,6 +705,7 @@ static void cw_batch_inline(cw_worker_t *w, cw_wbatch_t *b) {
         cw_classifier_stream_close(w->clf, b->ntexts);
     } else if (!w->conf->skip_model && b->ntexts > 0) {
         char err[256];
+        cw_classifier_hint(w->clf, w->served.be);
         cw_classifier_add_texts(w->clf, model, b->texts, b->ntexts);
         if (cw_classifier_run(w->clf, w->served.be, &probs, err, sizeof(err)) != 0) {
             /* A backend failure is not the article's fault: stop without
@@ -736,6 +737,7 @@ static void cw_pipe_compute(cw_worker_t *w, cw_wbatch_t *b) {
     const float *probs = NULL;
     b->failed = 0;
     if (b->ntexts == 0) return;
+    cw_classifier_hint(w->clf, b->be);
     cw_classifier_add_texts(w->clf, b->model, b->texts, b->ntexts);
     if (cw_classifier_run(w->clf, b->be, &probs, b->err, sizeof(b->err)) != 0) {
         b->failed = 1;

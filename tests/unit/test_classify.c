@@ -16,7 +16,12 @@
  * time; a job closed short of its capacity; a job ended before its rows are
  * read; a failing forward pass (ids the backend's model does not have)
  * reported by the row and by the end, after which the classifier still
- * works. */
+ * works.
+ *
+ * Row hints (cw_classifier_hint): the prepared CPU backend offers its
+ * projection (one row of nlabels floats per id), and a batch added with the
+ * hint has the same ids and probabilities, bit for bit, at every size (the
+ * cap CW_CLASSIFY_HINT_IDS falls inside the bigger ones). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +175,13 @@ int main(void) {
     CHECK(cw_backend_upload(be, m, err, sizeof(err)) == 0, "upload: %s", err);
     CHECK(cw_backend_prepare(be, err, sizeof(err)) == 0, "prepare: %s", err);
 
+    /* The prepared CPU backend's rows: its projection. */
+    cw_rows_hint_t hint;
+    cw_backend_rows(be, &hint);
+    CHECK(hint.base != NULL && hint.stride == m->nlabels * sizeof(float),
+          "cpu rows after prepare: base %p, stride %zu (want %zu)", (const void *)hint.base, hint.stride,
+          (size_t)(m->nlabels * sizeof(float)));
+
     /* Bad thread counts. */
     err[0] = '\0';
     CHECK(cw_classifier_new_threads(0, err, sizeof(err)) == NULL && strstr(err, "1..64"),
@@ -213,6 +225,16 @@ int main(void) {
             CHECK(cw_classifier_pending(par[j]) == n, "%s: %zu pending", what, cw_classifier_pending(par[j]));
             check_pending(par[j], be, &want, what);
         }
+        /* The same texts with the row hint, one by one and at once. */
+        char hwhat[64];
+        snprintf(hwhat, sizeof(hwhat), "batch of %zu at %zu, hinted", n, first);
+        cw_classifier_hint(one, be);
+        for (size_t i = 0; i < n; i++) cw_classifier_add(one, m, v[i].p, v[i].len);
+        check_pending(one, be, &want, hwhat);
+        snprintf(hwhat, sizeof(hwhat), "batch of %zu at %zu, hinted, 2 threads", n, first);
+        cw_classifier_hint(par[1], be);
+        cw_classifier_add_texts(par[1], m, v, n);
+        check_pending(par[1], be, &want, hwhat);
         for (int j = 1; j < 3; j++) {
             /* capacity above n: the job is closed short of it */
             cw_text_t *slots = calloc(n + 7, sizeof(*slots));
