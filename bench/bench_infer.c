@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
         {"registry", required_argument, 0, 'r'}, {"model", required_argument, 0, 'm'},
         {"data", required_argument, 0, 'f'},     {"batch", required_argument, 0, 'b'},
         {"repeat", required_argument, 0, 'n'},   {"describe", no_argument, 0, 'D'},
-        {"hint", required_argument, 0, 'H'},        {0, 0, 0, 0},
+        {"hint", required_argument, 0, 'H'},     {0, 0, 0, 0},
     };
     const char *registry = "registry", *ref = NULL, *data = NULL;
     long batch = 64, repeat = 10;
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     cl = cw_classifier_new();
-    size_t correct = 0, total = 0, done_with[2] = {0, 0};
+    size_t correct = 0, total = 0;
     double t0 = cw_now_s(), secs_with[2] = {0, 0};
     long passes_with = 0;
     for (long rep = 0; rep < repeat; rep++) {
@@ -137,7 +137,6 @@ int main(int argc, char **argv) {
             for (size_t j = 0; j < k; j++)
                 correct += (int)cw_argmax(probs + j * m->nlabels, m->nlabels) == gold[i + j];
             total += k;
-            done_with[on] += k;
         }
         secs_with[on] += cw_now_s() - tp;
         passes_with += on;
@@ -145,10 +144,14 @@ int main(int argc, char **argv) {
     double secs = cw_now_s() - t0;
     printf("catwire articles=%zu batch=%ld seconds=%.3f articles_per_s=%.0f accuracy=%.4f\n", total, batch,
            secs, (double)total / secs, (double)correct / (double)total);
-    if (hint == 2)
-        printf("hint ab: with %.0f articles/s, without %.0f, ratio %.3f (passes with, without, without, with...; %ld with)\n",
-               (double)done_with[1] / secs_with[1], (double)done_with[0] / secs_with[0],
-               ((double)done_with[1] / secs_with[1]) / ((double)done_with[0] / secs_with[0]), passes_with);
+    if (hint == 2) {
+        /* every pass classifies the n texts once */
+        double with = (double)passes_with * (double)n / secs_with[1];
+        double without = (double)(repeat - passes_with) * (double)n / secs_with[0];
+        printf("hint ab: with %.0f articles/s, without %.0f, ratio %.3f (passes with, without, without, with...; %ld "
+               "with)\n",
+               with, without, with / without, passes_with);
+    }
     rc = 0;
 done:
     cw_classifier_destroy(cl);
