@@ -19,8 +19,10 @@
 # broker of deploy/kafka), only when absent.
 #
 # Environment: CW_WERROR=1 builds with -Werror (CI); CW_CUDA=AUTO|ON|OFF
-# (default AUTO: the CUDA backend is built when nvcc is found); CW_BUILD_DIR
-# (default build); CW_JOBS (default nproc).
+# (default AUTO: the CUDA backend is built when nvcc is found);
+# CW_SANITIZE=address,undefined (or another -fsanitize= list) builds a
+# checking build, without the CUDA backend; CW_BUILD_DIR (default build);
+# CW_JOBS (default nproc).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -170,6 +172,7 @@ jobs=${CW_JOBS:-$(nproc)}
 cmake_args=(-S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 [[ ${CW_WERROR:-0} == 1 ]] && cmake_args+=(-DCW_WERROR=ON)
 [[ -n ${CW_CUDA:-} ]] && cmake_args+=("-DCW_CUDA=$CW_CUDA")
+[[ -n ${CW_SANITIZE:-} ]] && cmake_args+=("-DCW_SANITIZE=$CW_SANITIZE")
 
 t0=$SECONDS
 say "cmake ${cmake_args[*]}"

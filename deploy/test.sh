@@ -13,7 +13,7 @@
 #
 # Environment: CW_KAFKA_PORT (default 9092; the controller uses the next port),
 # CW_BUILD_DIR (default build), CW_TEST_JOBS (ctest -j, default 2), and
-# everything deploy/setup.sh reads (CW_WERROR, CW_CUDA, CW_JOBS).
+# everything deploy/setup.sh reads (CW_WERROR, CW_CUDA, CW_SANITIZE, CW_JOBS).
 # A broker that is already running on that port (started by hand with
 # 'deploy/kafka/kafka.sh start') is used as it is and left running.
 set -euo pipefail
