@@ -28,9 +28,9 @@
 #if !CW_WITH_CUDA
 
 int main(void) {
-#if defined(__SANITIZE_ADDRESS__)
-    printf("SKIP: an AddressSanitizer build (CW_SANITIZE) has no CUDA backend (it has: %s); the GPU tests run "
-           "in a normal build\n",
+#if defined(CW_SANITIZED)
+    printf("SKIP: a sanitizer build (CW_SANITIZE) has no CUDA backend (it has: %s); the GPU tests run in a "
+           "normal build\n",
            cw_backend_available());
 #else
     printf("SKIP: this build has no CUDA backend (it has: %s); configure with -DCW_CUDA=ON where nvcc is "
