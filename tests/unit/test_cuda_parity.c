@@ -27,16 +27,16 @@
 
 #if !CW_WITH_CUDA
 
-int main(void) {
 #if defined(CW_SANITIZED)
-    printf("SKIP: a sanitizer build (CW_SANITIZE) has no CUDA backend (it has: %s); the GPU tests run in a "
-           "normal build\n",
-           cw_backend_available());
+#define NO_CUDA_WHO "a sanitizer build (CW_SANITIZE)"
+#define NO_CUDA_HINT "the GPU tests run in a normal build"
 #else
-    printf("SKIP: this build has no CUDA backend (it has: %s); configure with -DCW_CUDA=ON where nvcc is "
-           "installed\n",
-           cw_backend_available());
+#define NO_CUDA_WHO "this build"
+#define NO_CUDA_HINT "configure with -DCW_CUDA=ON where nvcc is installed"
 #endif
+
+int main(void) {
+    printf("SKIP: " NO_CUDA_WHO " has no CUDA backend (it has: %s); " NO_CUDA_HINT "\n", cw_backend_available());
     return 77;
 }
 
