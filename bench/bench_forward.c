@@ -228,8 +228,8 @@ static cw_model_t *make_model(const cw_dataset_t *train, const bench_opts_t *o, 
     return m;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: bench_forward [--data DIR] [--dim N] [--ngram N] [--buckets N] [--min-batch N]\n"
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_forward [--data DIR] [--dim N] [--ngram N] [--buckets N] [--min-batch N]\n"
                     "                     [--max-batch N] [--seconds S] [--threads N] [--epochs N] [--no-train]\n");
 }
 
@@ -240,7 +240,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-train")) { o.train = 0; continue; }
-        if (!v) { usage(); return 2; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        if (!v) { usage(stderr); return 2; }
         if (!strcmp(a, "--data")) o.data = v;
         else if (!strcmp(a, "--dim")) o.dim = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--ngram")) o.ngram = (uint32_t)strtoul(v, NULL, 10);
@@ -250,10 +251,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seconds")) o.seconds = strtod(v, NULL);
         else if (!strcmp(a, "--threads")) o.threads = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--epochs")) o.epochs = (uint32_t)strtoul(v, NULL, 10);
-        else { usage(); return 2; }
+        else { usage(stderr); return 2; }
         i++;
     }
-    if (o.dim == 0 || o.min_batch == 0 || o.max_batch < o.min_batch || o.seconds <= 0) { usage(); return 2; }
+    if (o.dim == 0 || o.min_batch == 0 || o.max_batch < o.min_batch || o.seconds <= 0) { usage(stderr); return 2; }
     if (o.ngram > 1 && o.nbuckets == 0) o.nbuckets = 2000000;
     if (o.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -22,12 +22,18 @@
 #include "registry.h"
 #include "util.h"
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_infer --registry DIR --model REF (--describe | --data CSV) [--batch N] [--repeat N]\n"
+               "                   [--hint on|off|ab]   (ab: --repeat at least 2)\n");
+}
+
 int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"registry", required_argument, 0, 'r'}, {"model", required_argument, 0, 'm'},
         {"data", required_argument, 0, 'f'},     {"batch", required_argument, 0, 'b'},
         {"repeat", required_argument, 0, 'n'},   {"describe", no_argument, 0, 'D'},
-        {"hint", required_argument, 0, 'H'},     {0, 0, 0, 0},
+        {"hint", required_argument, 0, 'H'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *registry = "registry", *ref = NULL, *data = NULL;
     long batch = 64, repeat = 10;
@@ -41,6 +47,7 @@ int main(int argc, char **argv) {
         case 'b': batch = atol(optarg); break;
         case 'n': repeat = atol(optarg); break;
         case 'D': describe = 1; break;
+        case 'h': usage(stdout); return 0;
         case 'H':
             if (!strcmp(optarg, "on")) hint = 1;
             else if (!strcmp(optarg, "off")) hint = 0;
@@ -50,12 +57,11 @@ int main(int argc, char **argv) {
                 return 2;
             }
             break;
-        default: fprintf(stderr, "see the header of bench/bench_infer.c\n"); return 2;
+        default: usage(stderr); return 2;
         }
     }
     if (!ref || (!describe && !data) || batch < 1 || repeat < 1 || (hint == 2 && repeat < 2)) {
-        fprintf(stderr, "usage: bench_infer --registry DIR --model REF (--describe | --data CSV) [--batch N] [--repeat N]\n"
-                        "                   [--hint on|off|ab]   (ab: --repeat at least 2)\n");
+        usage(stderr);
         return 2;
     }
     cw_model_t *m = cw_registry_load(registry, ref, NULL, errstr, sizeof(errstr));

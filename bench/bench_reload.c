@@ -297,6 +297,9 @@ static void run_mode(bench_t *b, int announce_mode) {
     cw_worker_conf_free(&conf);
 }
 
+static const char usage[] = "usage: bench_reload [--brokers B] [--reps N] [--rate R] [--poll-ms N] [--buckets N] "
+                            "[--dim N] [--mode watch|announce|both] [--data DIR]";
+
 int main(int argc, char **argv) {
     bench_t b;
     memset(&b, 0, sizeof(b));
@@ -310,8 +313,11 @@ int main(int argc, char **argv) {
     b.mode = "both";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!val) die("usage: %s", "bench_reload [--brokers B] [--reps N] [--rate R] [--poll-ms N] [--buckets N] "
-                      "[--dim N] [--mode watch|announce|both] [--data DIR]");
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s\n", usage);
+            return 0;
+        }
+        if (!val) die("%s", usage);
         if (!strcmp(a, "--brokers")) b.brokers = val;
         else if (!strcmp(a, "--reps")) b.reps = atoi(val);
         else if (!strcmp(a, "--rate")) b.rate = atof(val);

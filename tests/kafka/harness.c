@@ -1,5 +1,6 @@
 /* harness.c: the broker tests' driver. See harness.h. */
 #include "harness.h"
+#include "tsan_kafka.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -165,6 +166,7 @@ int cwt_env_init(cwt_env_t *e, const char *name, int argc, char **argv, int real
     memset(e, 0, sizeof(*e));
     e->name = name;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    CW_SKIP_IF_KAFKA_UNSAFE(name);
     const char *mode = argc > 1 ? argv[1] : "real";
     if (!strcmp(mode, "mock")) {
         e->mock = 1;
@@ -208,6 +210,24 @@ int cwt_env_init(cwt_env_t *e, const char *name, int argc, char **argv, int real
     return 0;
 }
 
+/* One failure per sanitizer report in the spawned processes' logs. */
+static void cwt_check_sanitizer_reports(cwt_env_t *e) {
+    for (int i = 0; i < e->nprocs; i++) {
+        FILE *f = fopen(e->logs[i], "r");
+        char *line = NULL;
+        size_t cap = 0;
+        if (!f) continue; /* never written: the process printed nothing */
+        while (getline(&line, &cap, f) > 0) {
+            if (!strncmp(line, "SUMMARY: ", 9) && strstr(line, "Sanitizer")) {
+                fprintf(stderr, "%s: FAIL: a sanitizer report in %s: %s", e->name, e->logs[i], line);
+                e->failures++;
+            }
+        }
+        free(line);
+        fclose(f);
+    }
+}
+
 int cwt_env_finish(cwt_env_t *e) {
     for (int i = 0; i < e->nprocs; i++) {
         if (e->pids[i] > 0 && cwt_alive(e->pids[i])) {
@@ -215,6 +235,7 @@ int cwt_env_finish(cwt_env_t *e) {
             cwt_worker_wait(e->pids[i], 10);
         }
     }
+    cwt_check_sanitizer_reports(e);
     if (e->failures || getenv("CWT_KEEP")) {
         if (e->failures) cwt_print_logs(e);
         fprintf(stderr, "%s: %d failure(s); files kept in %s\n", e->name, e->failures, e->dir);

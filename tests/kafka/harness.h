@@ -13,7 +13,11 @@
  * reads the output topics by plain assignment from the beginning.
  *
  * Failures: CWT_CHECK records a failure and continues; cwt_die() ends the
- * test at once. Both print the workers' log tails. */
+ * test at once. Both print the workers' log tails. cwt_env_finish() also
+ * fails the test for each sanitizer report (a "SUMMARY: ...Sanitizer" line)
+ * in a spawned process's log: in a checking build (CW_SANITIZE) a worker
+ * killed with -9, or one whose ThreadSanitizer report does not stop it,
+ * would otherwise leave its report unread. */
 #ifndef CWT_HARNESS_H
 #define CWT_HARNESS_H
 
