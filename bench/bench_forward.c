@@ -230,7 +230,7 @@ static cw_model_t *make_model(const cw_dataset_t *train, const bench_opts_t *o, 
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_forward [--data DIR] [--dim N] [--ngram N] [--buckets N] [--min-batch N]\n"
-                    "                     [--max-batch N] [--seconds S] [--threads N] [--epochs N] [--no-train]\n");
+               "                     [--max-batch N] [--seconds S] [--threads N] [--epochs N] [--no-train]\n");
 }
 
 int main(int argc, char **argv) {

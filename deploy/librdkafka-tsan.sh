@@ -31,7 +31,8 @@ prefix=${1:-$root/.deps/librdkafka-tsan}
 say() { printf 'librdkafka-tsan: %s\n' "$*" >&2; }
 die() { printf 'librdkafka-tsan: error: %s\n' "$*" >&2; exit 1; }
 
-version=$(dpkg-query -W -f='${source:Upstream-Version}' librdkafka-dev 2>/dev/null) ||
+# The installed package's source version (e.g. 2.0.2-1) and its upstream part.
+read -r src_version version < <(dpkg-query -W -f='${source:Version} ${source:Upstream-Version}\n' librdkafka-dev 2>/dev/null) ||
     die "librdkafka-dev is not installed (run deploy/setup.sh --deps-only first)"
 stamp=$prefix/.catwire-version
 if [[ -f $stamp && $(cat "$stamp") == "$version" && -f $prefix/lib/pkgconfig/rdkafka.pc ]]; then
@@ -57,7 +58,7 @@ apt_opts=(-o "Dir::Etc::SourceParts=$work/apt/parts" -o "Dir::Etc::SourceList=/d
     -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
 say "fetching the source of librdkafka $version (Debian's source package)"
 apt-get "${apt_opts[@]}" -qq update >&2 || die "apt-get update of the deb-src indexes failed"
-(cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "librdkafka=$(dpkg-query -W -f='${source:Version}' librdkafka-dev)" >&2) ||
+(cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "librdkafka=$src_version" >&2) ||
     die "apt-get source librdkafka failed"
 orig=$(find "$work/src" -maxdepth 1 -name "librdkafka_${version}.orig.tar.*" | head -n1)
 [[ -n $orig ]] || die "no librdkafka_${version}.orig.tar.* among the downloaded files"
@@ -67,14 +68,19 @@ srcdir=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'librdkafka*' | 
 
 say "building librdkafka $version with --disable-c11threads and -fsanitize=thread into $prefix"
 rm -rf "$prefix"
-(
-    cd "$srcdir"
-    CFLAGS="-fsanitize=thread -O1 -g" LDFLAGS="-fsanitize=thread" ./configure --prefix="$prefix" \
-        --disable-c11threads --disable-gssapi --disable-curl --disable-zstd >"$work/configure.log" 2>&1 ||
-        { tail -n 30 "$work/configure.log" >&2; exit 1; }
-    make -j"${CW_JOBS:-$(nproc)}" -C src >"$work/make.log" 2>&1 || { tail -n 30 "$work/make.log" >&2; exit 1; }
-    make -C src install >"$work/install.log" 2>&1 || { tail -n 30 "$work/install.log" >&2; exit 1; }
-) || die "the librdkafka build failed (log above)"
+# step NAME CMD...: run CMD in the source tree, its output in $work/NAME.log;
+# on failure that log's tail, then stop.
+step() {
+    local name=$1
+    shift
+    (cd "$srcdir" && "$@") >"$work/$name.log" 2>&1 && return 0
+    tail -n 30 "$work/$name.log" >&2
+    die "the librdkafka build failed at $name (log above)"
+}
+step configure env CFLAGS="-fsanitize=thread -O1 -g" LDFLAGS="-fsanitize=thread" ./configure --prefix="$prefix" \
+    --disable-c11threads --disable-gssapi --disable-curl --disable-zstd
+step make make -j"${CW_JOBS:-$(nproc)}" -C src
+step install make -C src install
 # The point of the exercise: no C11 thread start left in the library.
 if nm -D "$prefix/lib/librdkafka.so" | grep -q ' U thrd_create'; then
     die "the built librdkafka still calls thrd_create"
